@@ -1,0 +1,17 @@
+"""convwise: PyTorch-exact convolution and pooling for NumPy arrays.
+
+>>> import numpy as np, convwise as cw
+>>> x = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
+>>> cw.conv2d(x, np.ones((1, 1, 3, 3))).shape
+(1, 1, 3, 3)
+"""
+
+from . import arithmetic
+from ._config import config, get_config, set_config
+from . import functional
+from .functional import *  # noqa: F401,F403  (top-level aliases: cw.conv2d, cw.max_pool2d, ...)
+from .functional import __all__ as _functional_all
+
+__version__ = "0.1.0"
+
+__all__ = ["arithmetic", "functional", "config", "get_config", "set_config", "__version__", *_functional_all]

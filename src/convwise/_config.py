@@ -1,0 +1,77 @@
+"""Process-wide settings: thread count and workspace budget.
+
+>>> import convwise as cw
+>>> with cw.config(threads=1, workspace_mib=64):
+...     cw.get_config().threads
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, replace
+
+__all__ = ["Config", "get_config", "set_config", "config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """``threads``: worker threads for BLAS and scipy.fft (default: all cores).
+    ``workspace_mib``: the most scratch memory one operation may allocate besides its
+    output; work that cannot be tiled under it is refused with a ValueError."""
+
+    threads: int = os.cpu_count() or 1
+    workspace_mib: float = 256.0
+
+    @property
+    def workspace_bytes(self) -> int:
+        return int(self.workspace_mib * 2**20)
+
+
+_current = Config()
+
+
+def get_config() -> Config:
+    return _current
+
+
+def _apply_threads(threads: int) -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # threadpoolctl is optional; without it BLAS keeps its own setting
+        return
+    threadpool_limits(threads)
+
+
+def set_config(*, threads: int | None = None, workspace_mib: float | None = None) -> Config:
+    """Change settings for the whole process; returns the previous ``Config``."""
+    global _current
+    previous = _current
+    changes = {}
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int):
+            raise TypeError(f"set_config: threads must be an int, got {threads!r}")
+        if threads < 1:
+            raise ValueError(f"set_config: threads must be positive, got threads={threads}")
+        changes["threads"] = threads
+    if workspace_mib is not None:
+        if isinstance(workspace_mib, bool) or not isinstance(workspace_mib, (int, float)):
+            raise TypeError(f"set_config: workspace_mib must be a number, got {workspace_mib!r}")
+        if not workspace_mib > 0:
+            raise ValueError(f"set_config: workspace_mib must be positive, got workspace_mib={workspace_mib}")
+        changes["workspace_mib"] = float(workspace_mib)
+    _current = replace(_current, **changes)
+    if threads is not None and threads != previous.threads:
+        _apply_threads(threads)
+    return previous
+
+
+@contextlib.contextmanager
+def config(*, threads: int | None = None, workspace_mib: float | None = None):
+    """Temporarily change settings (a context manager)."""
+    previous = set_config(threads=threads, workspace_mib=workspace_mib)
+    try:
+        yield _current
+    finally:
+        set_config(threads=previous.threads, workspace_mib=previous.workspace_mib)

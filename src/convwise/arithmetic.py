@@ -1,0 +1,534 @@
+"""Pure integer arithmetic of convolution and pooling: the one source of truth for sizes.
+
+Nothing here imports NumPy. The engine, the command line, the animations, the web page
+and the model summary all ask this module for output sizes, padding, parameter and MAC
+counts and receptive fields; none of them re-derives a formula.
+
+Every function validates its arguments and raises ``TypeError`` (wrong kind) or
+``ValueError`` (bad value) with a message that names the function and the argument,
+states the rule and echoes the value, e.g. ``conv2d: groups=3 must divide in_channels=4``.
+
+Sizes follow PyTorch 2.x exactly. Per spatial dimension, with input size ``i``, kernel
+``k``, stride ``s``, padding ``lo``/``hi``, dilation ``d``::
+
+    effective kernel   k_eff = d * (k - 1) + 1
+    convolution        o = floor((i + lo + hi - k_eff) / s) + 1
+    transposed conv    o = (i - 1) * s - lo - hi + k_eff + output_padding
+    pooling            o = floor_or_ceil((i + 2p - k_eff) / s) + 1,
+                       minus one if ceil_mode and the last window starts past i + p
+
+Examples
+--------
+>>> conv_output_size(227, kernel_size=11, stride=4)
+(55,)
+>>> conv_output_size((7, 7), kernel_size=3, stride=2, padding=1, dilation=2)
+(3, 3)
+>>> resolve_padding("same", kernel_size=4, stride=1, dilation=1)
+((1, 2),)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+__all__ = [
+    "ConvGeometry",
+    "TransposeGeometry",
+    "PoolGeometry",
+    "ReceptiveField",
+    "ntuple",
+    "resolve_padding",
+    "conv_geometry",
+    "conv_output_size",
+    "conv_transpose_geometry",
+    "conv_transpose_output_size",
+    "output_padding_range",
+    "pool_geometry",
+    "pool_output_size",
+    "adaptive_windows",
+    "check_channels",
+    "conv_params",
+    "conv_macs",
+    "conv_transpose_macs",
+    "receptive_field",
+    "uncovered_input",
+    "explain",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_int(value) -> bool:
+    # bool is an int subclass but never a meaningful size; NumPy integers are accepted
+    # without importing NumPy (they implement __index__).
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return hasattr(value, "__index__") and not isinstance(value, float) and type(value).__name__.startswith(("int", "uint"))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, tuple) and len(value) == 1:
+        return str(value[0])
+    return str(value)
+
+
+def ntuple(value, n: int, *, fn: str, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """Normalise an int or a sequence of ``n`` ints to an ``n``-tuple of ints.
+
+    Raises ``TypeError`` for anything that is not an int or a sequence of ints and
+    ``ValueError`` for a sequence of the wrong length or a value below ``minimum``.
+    """
+    if _is_int(value):
+        result = (int(value),) * n
+    elif isinstance(value, (tuple, list)):
+        if not all(_is_int(v) for v in value):
+            raise TypeError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {value!r}")
+        if len(value) == 1:
+            result = (int(value[0]),) * n
+        elif len(value) == n:
+            result = tuple(int(v) for v in value)
+        else:
+            raise ValueError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {name}={value!r}")
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {type(value).__name__} {value!r}")
+    if minimum is not None and any(v < minimum for v in result):
+        rule = "positive" if minimum == 1 else f">= {minimum}"
+        if minimum == 0:
+            rule = "non-negative"
+        raise ValueError(f"{fn}: {name} must be {rule}, got {name}={_fmt(tuple(value) if isinstance(value, list) else value)}")
+    return result
+
+
+def _sizes(value, *, fn: str, name: str, ndim: int | None = None) -> tuple[int, ...]:
+    """Normalise a spatial size (int or sequence) without knowing ndim beforehand."""
+    if ndim is None:
+        ndim = 1 if _is_int(value) else len(value) if isinstance(value, (tuple, list)) else 1
+    if ndim < 1:
+        raise ValueError(f"{fn}: {name} needs at least one spatial dimension, got {value!r}")
+    return ntuple(value, ndim, fn=fn, name=name, minimum=1)
+
+
+def resolve_padding(padding, kernel_size, stride=1, dilation=1, *, ndim: int | None = None,
+                    fn: str = "conv") -> tuple[tuple[int, int], ...]:
+    """Turn any padding spelling into ``ndim`` explicit ``(lo, hi)`` pairs.
+
+    ``padding`` may be an int, a sequence of ``ndim`` ints (symmetric), a sequence of
+    ``ndim`` ``(lo, hi)`` pairs, ``'valid'`` (no padding) or ``'same'``. ``'same'`` pads a
+    total of ``dilation * (kernel_size - 1)`` per dimension, the extra cell on the high
+    side when the total is odd, exactly as PyTorch does; it requires stride 1.
+
+    >>> resolve_padding("same", kernel_size=(3, 4), stride=1, dilation=(1, 2), ndim=2)
+    ((1, 1), (3, 3))
+    """
+    if ndim is None:
+        ndim = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * ndim
+        if padding == "same":
+            if any(s != 1 for s in strides):
+                raise ValueError(f"{fn}: padding='same' is not supported for strided convolutions, got stride={_fmt(strides)}")
+            pairs = []
+            for k, d in zip(kernel, dil):
+                total = d * (k - 1)
+                pairs.append((total // 2, total - total // 2))
+            return tuple(pairs)
+        raise ValueError(f"{fn}: padding must be an int, a tuple, 'same' or 'valid', got padding={padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == ndim and all(isinstance(p, (tuple, list)) for p in padding):
+        pairs = []
+        for pair in padding:
+            if len(pair) != 2 or not all(_is_int(v) for v in pair):
+                raise TypeError(f"{fn}: padding pairs must be (lo, hi) ints, got padding={padding!r}")
+            if pair[0] < 0 or pair[1] < 0:
+                raise ValueError(f"{fn}: padding must be non-negative, got padding={padding!r}")
+            pairs.append((int(pair[0]), int(pair[1])))
+        return tuple(pairs)
+    sym = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
+    return tuple((p, p) for p in sym)
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Canonical per-dimension geometry of one convolution (or pooling) window sweep."""
+
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    output_size: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+    @property
+    def padded_size(self) -> tuple[int, ...]:
+        return tuple(i + lo + hi for i, (lo, hi) in zip(self.input_size, self.padding))
+
+    def window_start(self, dim: int, index: int) -> int:
+        """First input index (negative inside the low padding) of output ``index`` along ``dim``."""
+        return index * self.stride[dim] - self.padding[dim][0]
+
+
+def conv_geometry(input_size, kernel_size, stride=1, padding=0, dilation=1, *, fn: str = "conv") -> ConvGeometry:
+    """Validate a convolution and compute its output size (see module docstring).
+
+    ``input_size`` is the spatial size only (an int or a tuple); its length fixes the
+    number of spatial dimensions.
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    ndim = len(size)
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    pads = resolve_padding(padding, kernel, strides, dil, ndim=ndim, fn=fn)
+    out = []
+    for i, k, s, (lo, hi), d in zip(size, kernel, strides, pads, dil):
+        k_eff = d * (k - 1) + 1
+        padded = i + lo + hi
+        if k_eff > padded:
+            raise ValueError(f"{fn}: effective kernel size {k_eff} exceeds padded input size {padded} "
+                             f"(kernel_size={k}, dilation={d}, input={i}, padding={lo}+{hi})")
+        out.append((padded - k_eff) // s + 1)
+    return ConvGeometry(size, kernel, strides, pads, dil, tuple(out))
+
+
+def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, *, fn: str = "conv") -> tuple[int, ...]:
+    """Spatial output size of a convolution.
+
+    >>> conv_output_size((32, 64), kernel_size=(5, 3), padding="same")
+    (32, 64)
+    """
+    return conv_geometry(input_size, kernel_size, stride, padding, dilation, fn=fn).output_size
+
+
+@dataclass(frozen=True)
+class TransposeGeometry:
+    """Geometry of a transposed convolution.
+
+    ``forward`` is the ordinary convolution that maps ``output_size`` back to
+    ``input_size``: the transposed convolution is its gradient with respect to the input.
+    """
+
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    output_size: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+    @property
+    def stretched_size(self) -> tuple[int, ...]:
+        """Size of the input after inserting ``stride - 1`` zeros between neighbours."""
+        return tuple((i - 1) * s + 1 for i, s in zip(self.input_size, self.stride))
+
+    @property
+    def forward(self) -> ConvGeometry:
+        return ConvGeometry(self.output_size, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.input_size)
+
+
+def output_padding_range(stride=1, dilation=1, *, ndim: int = 1, fn: str = "conv_transpose") -> tuple[range, ...]:
+    """Allowed ``output_padding`` values per dimension: ``0 <= op < max(stride, dilation)``.
+
+    Several input sizes of a strided convolution give the same output size; output_padding
+    picks which one the transposed convolution restores.
+    """
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    return tuple(range(max(s, d)) for s, d in zip(strides, dil))
+
+
+def conv_transpose_geometry(input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
+                            *, fn: str = "conv_transpose") -> TransposeGeometry:
+    """Validate a transposed convolution and compute its output size.
+
+    >>> conv_transpose_output_size(28, kernel_size=4, stride=2, padding=1)
+    (56,)
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    ndim = len(size)
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{fn}: padding must be an int or a tuple of ints (no 'same'/'valid' for "
+                         f"transposed convolution), got padding={padding!r}")
+    pads = resolve_padding(padding, kernel, 1, dil, ndim=ndim, fn=fn)
+    out_pad = ntuple(output_padding, ndim, fn=fn, name="output_padding", minimum=0)
+    for op, s, d in zip(out_pad, strides, dil):
+        if not op < max(s, d):
+            raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation, got "
+                             f"output_padding={_fmt(out_pad)}, stride={_fmt(strides)}, dilation={_fmt(dil)}")
+    out = []
+    for i, k, s, (lo, hi), op, d in zip(size, kernel, strides, pads, out_pad, dil):
+        o = (i - 1) * s - lo - hi + d * (k - 1) + op + 1
+        if o < 1:
+            raise ValueError(f"{fn}: output size {o} is too small (input={i}, kernel_size={k}, stride={s}, "
+                             f"padding={lo}, output_padding={op}, dilation={d}); it must be positive")
+        out.append(o)
+    return TransposeGeometry(size, kernel, strides, pads, out_pad, dil, tuple(out))
+
+
+def conv_transpose_output_size(input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
+                               *, fn: str = "conv_transpose") -> tuple[int, ...]:
+    """Spatial output size of a transposed convolution."""
+    return conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding, dilation,
+                                   fn=fn).output_size
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+@dataclass(frozen=True)
+class PoolGeometry(ConvGeometry):
+    """Geometry of a pooling window sweep; ``ceil_mode`` may add a partial last window."""
+
+    ceil_mode: bool = False
+
+
+def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                  *, fn: str = "max_pool") -> PoolGeometry:
+    """Validate a pooling window and compute its output size, with PyTorch's rules.
+
+    Padding is symmetric and at most half the kernel size; with ``ceil_mode`` the last
+    window must start inside the input or the left padding.
+
+    >>> pool_output_size(5, kernel_size=2, ceil_mode=True)
+    (3,)
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    ndim = len(size)
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
+        ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    pads = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"{fn}: ceil_mode must be a bool, got {ceil_mode!r}")
+    for p, k in zip(pads, kernel):
+        if p > k // 2:
+            raise ValueError(f"{fn}: padding={_fmt(pads)} must be at most half of kernel_size={_fmt(kernel)}")
+    out = []
+    for i, k, s, p, d in zip(size, kernel, strides, pads, dil):
+        span = i + 2 * p - d * (k - 1) - 1
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= i + p:
+            o -= 1
+        if o < 1:
+            raise ValueError(f"{fn}: output size {o} is too small: effective kernel size {d * (k - 1) + 1} "
+                             f"exceeds padded input size {i + 2 * p} (input={i}, padding={p})")
+        out.append(o)
+    return PoolGeometry(size, kernel, strides, tuple((p, p) for p in pads), dil, tuple(out), ceil_mode)
+
+
+def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                     *, fn: str = "max_pool") -> tuple[int, ...]:
+    """Spatial output size of max or average pooling."""
+    return pool_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode, fn=fn).output_size
+
+
+def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per dimension, the ``(start, end)`` input window of each adaptive-pooling output.
+
+    ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
+    ``None`` in ``output_size`` keeps that dimension's input size.
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    ndim = len(size)
+    if output_size is None or _is_int(output_size):
+        outs = (output_size,) * ndim
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == ndim:
+        outs = tuple(output_size)
+    else:
+        raise ValueError(f"{fn}: output_size must be an int or a sequence of {ndim} ints, got output_size={output_size!r}")
+    result = []
+    for i, o in zip(size, outs):
+        if o is None:
+            o = i
+        if not _is_int(o):
+            raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
+        if o < 1:
+            raise ValueError(f"{fn}: output_size must be positive, got output_size={output_size!r}")
+        result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------- counting
+
+
+def check_channels(in_channels: int, out_channels: int, groups: int = 1, *, fn: str = "conv") -> None:
+    """Raise unless ``groups`` is a positive int dividing both channel counts."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if not _is_int(value):
+            raise TypeError(f"{fn}: {name} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{fn}: {name} must be positive, got {name}={value}")
+    if in_channels % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels}")
+    if out_channels % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide out_channels={out_channels}")
+
+
+def conv_params(in_channels: int, out_channels: int, kernel_size, groups: int = 1, bias: bool = True,
+                *, fn: str = "conv") -> int:
+    """Trainable parameters of a convolution: ``C_out * C_in/groups * prod(kernel) (+ C_out)``.
+
+    The same count holds for a transposed convolution (its weight is
+    ``(C_in, C_out/groups, *kernel)``).
+
+    >>> conv_params(3, 64, 7, bias=False) == 64 * 3 * 7
+    True
+    """
+    check_channels(in_channels, out_channels, groups, fn=fn)
+    ndim = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    return out_channels * (in_channels // groups) * math.prod(kernel) + (out_channels if bias else 0)
+
+
+def conv_macs(in_channels: int, out_channels: int, kernel_size, output_size, groups: int = 1, batch: int = 1,
+              *, fn: str = "conv") -> int:
+    """Multiply-accumulates of a convolution: one per kernel tap per output element."""
+    check_channels(in_channels, out_channels, groups, fn=fn)
+    out = _sizes(output_size, fn=fn, name="output size")
+    kernel = ntuple(kernel_size, len(out), fn=fn, name="kernel_size", minimum=1)
+    return batch * math.prod(out) * out_channels * (in_channels // groups) * math.prod(kernel)
+
+
+def conv_transpose_macs(in_channels: int, out_channels: int, kernel_size, input_size, groups: int = 1,
+                        batch: int = 1, *, fn: str = "conv_transpose") -> int:
+    """Multiply-accumulates of a transposed convolution, counted on its *input* size.
+
+    Each input element is multiplied by every tap of its ``C_out/groups`` kernels and
+    scattered into the output; counting on the output size instead (as several public
+    FLOP counters do) over-counts by roughly ``stride**ndim``.
+    """
+    check_channels(in_channels, out_channels, groups, fn=fn)
+    size = _sizes(input_size, fn=fn, name="input size")
+    kernel = ntuple(kernel_size, len(size), fn=fn, name="kernel_size", minimum=1)
+    return batch * math.prod(size) * in_channels * (out_channels // groups) * math.prod(kernel)
+
+
+# --------------------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of one output unit after a layer, per spatial dimension.
+
+    ``size``: input cells one output sees; ``jump``: input cells between neighbouring
+    outputs (the effective stride); ``start``: input coordinate of the centre of the
+    first output's field (negative when it lies in the padding).
+    """
+
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[float, ...]
+
+
+def receptive_field(layers: Iterable, ndim: int = 2, *, fn: str = "receptive_field") -> list[ReceptiveField]:
+    """Receptive field after each layer of a chain.
+
+    ``layers`` yields mappings (or objects) with ``kernel_size`` and optional ``stride``,
+    ``padding`` (ints or per-dimension tuples; ``'same'``/``'valid'`` allowed) and
+    ``dilation``. A layer with ``transposed=True`` is not supported (its field is not a
+    window of the input) and raises ValueError.
+
+    >>> [rf.size for rf in receptive_field([{"kernel_size": 3}, {"kernel_size": 3}], ndim=1)]
+    [(3,), (5,)]
+    """
+    size = (1,) * ndim
+    jump = (1,) * ndim
+    start = (0.0,) * ndim
+    result = []
+    for index, layer in enumerate(layers):
+        get = layer.get if isinstance(layer, dict) else (lambda key, default=None, _l=layer: getattr(_l, key, default))
+        if get("transposed", False):
+            raise ValueError(f"{fn}: layer {index} is a transposed convolution; its receptive field is not a window")
+        kernel = ntuple(get("kernel_size"), ndim, fn=fn, name="kernel_size", minimum=1)
+        stride = get("stride", 1)
+        strides = kernel if stride is None else ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+        dil = ntuple(get("dilation", 1) or 1, ndim, fn=fn, name="dilation", minimum=1)
+        pads = resolve_padding(get("padding", 0) or 0, kernel, strides, dil, ndim=ndim, fn=fn)
+        new_size, new_jump, new_start = [], [], []
+        for r, j, st, k, s, d, (lo, _hi) in zip(size, jump, start, kernel, strides, dil, pads):
+            k_eff = d * (k - 1) + 1
+            new_size.append(r + (k_eff - 1) * j)
+            new_jump.append(j * s)
+            new_start.append(st + ((k_eff - 1) / 2 - lo) * j)
+        size, jump, start = tuple(new_size), tuple(new_jump), tuple(new_start)
+        result.append(ReceptiveField(size, jump, start))
+    return result
+
+
+def uncovered_input(geometry: ConvGeometry) -> tuple[range, ...]:
+    """Per dimension, the trailing input indices that no window ever reaches.
+
+    They exist when ``i + lo + hi - k_eff`` is not a multiple of the stride: the last
+    window stops short of the end. An empty range means full coverage.
+
+    >>> uncovered_input(conv_geometry(8, kernel_size=3, stride=2))
+    (range(7, 8),)
+    """
+    result = []
+    for o, s, (lo, _hi), k_eff, i in zip(geometry.output_size, geometry.stride, geometry.padding,
+                                         geometry.effective_kernel, geometry.input_size):
+        end = (o - 1) * s + k_eff - lo  # one past the last input index the last window touches
+        result.append(range(min(max(end, 0), i), i))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def explain(geometry: ConvGeometry | TransposeGeometry) -> list[str]:
+    """The output-size formula with the numbers substituted, one line per dimension.
+
+    >>> explain(conv_geometry(227, 11, 4))[0]
+    'o = floor((i + lo + hi - d*(k-1) - 1) / s) + 1 = floor((227 + 0 + 0 - 1*(11-1) - 1) / 4) + 1 = floor(216 / 4) + 1 = 54 + 1 = 55'
+    """
+    lines = []
+    if isinstance(geometry, TransposeGeometry):
+        for i, k, s, (lo, hi), op, d, o in zip(geometry.input_size, geometry.kernel_size, geometry.stride,
+                                               geometry.padding, geometry.output_padding, geometry.dilation,
+                                               geometry.output_size):
+            lines.append(f"o = (i - 1)*s - lo - hi + d*(k-1) + output_padding + 1 = "
+                         f"({i} - 1)*{s} - {lo} - {hi} + {d}*({k}-1) + {op} + 1 = {o}")
+        return lines
+    ceil = isinstance(geometry, PoolGeometry) and geometry.ceil_mode
+    rounding = "ceil" if ceil else "floor"
+    for i, k, s, (lo, hi), d, o in zip(geometry.input_size, geometry.kernel_size, geometry.stride,
+                                       geometry.padding, geometry.dilation, geometry.output_size):
+        span = i + lo + hi - d * (k - 1) - 1
+        rounded = -(-span // s) if ceil else span // s
+        line = (f"o = {rounding}((i + lo + hi - d*(k-1) - 1) / s) + 1 = {rounding}(({i} + {lo} + {hi} - {d}*({k}-1) - 1) / {s}) + 1"
+                f" = {rounding}({span} / {s}) + 1 = {rounded} + 1 = {rounded + 1}")
+        if rounded + 1 != o:
+            line += f" -> {o} (the last window would start in the right padding, so it is dropped)"
+        lines.append(line)
+    return lines

@@ -1,0 +1,10 @@
+"""torch.nn.functional's convolution and pooling ops on NumPy arrays.
+
+Same names, argument names, defaults and semantics as ``torch.nn.functional``; inputs
+are anything ``np.asarray`` accepts, batched ``(N, C, *spatial)`` or unbatched
+``(C, *spatial)``, float32 or float64; outputs keep the input's dtype.
+"""
+
+from .conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, convolve
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve"]

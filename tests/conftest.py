@@ -1,0 +1,34 @@
+"""Shared test helpers: torch as the reference oracle, error measures, tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+# relative error bounds of ../shared/design.md: (exact algorithms, fast algorithms)
+TOLERANCE = {np.float32: (1e-5, 1e-4), np.float64: (1e-12, 1e-10)}
+
+
+def rel_error(ours, reference) -> float:
+    """max |ours - ref| / max |ref| (0 when both are all zero)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    assert ours.shape == reference.shape, (ours.shape, reference.shape)
+    if ours.size == 0:
+        return 0.0
+    scale = np.abs(reference).max()
+    diff = np.abs(ours - reference).max()
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def to_torch(array):
+    """float64 torch tensor of a NumPy array (the float64 reference)."""
+    return torch.from_numpy(np.asarray(array, dtype=np.float64).copy())
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
