@@ -6,5 +6,7 @@ are anything ``np.asarray`` accepts, batched ``(N, C, *spatial)`` or unbatched
 """
 
 from .conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, convolve
+from .grad import conv_nd_backward, conv_transpose_nd_backward
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve",
+           "conv_nd_backward", "conv_transpose_nd_backward"]
