@@ -35,6 +35,8 @@ def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     c_out = w.shape[0]
     if c_out % groups:
         raise ValueError(f"{fn}: groups={groups} must divide out_channels={c_out} (weight shape {w.shape})")
+    if x.shape[1] % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={x.shape[1]}")
     if x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"{fn}: input has {x.shape[1]} channels but weight {w.shape} with groups={groups} "
                          f"expects in_channels={w.shape[1] * groups}")
