@@ -54,6 +54,7 @@ __all__ = [
     "conv_transpose_macs",
     "receptive_field",
     "uncovered_input",
+    "uncovered_cells",
     "explain",
 ]
 
@@ -313,11 +314,15 @@ class PoolGeometry(ConvGeometry):
 
 
 def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                  *, fn: str = "max_pool") -> PoolGeometry:
+                  *, fn: str = "max_pool", check_input_size: bool | None = None) -> PoolGeometry:
     """Validate a pooling window and compute its output size, with PyTorch's rules.
 
     Padding is symmetric and at most half the kernel size; with ``ceil_mode`` the last
     window must start inside the input or the left padding.
+
+    ``check_input_size`` additionally requires every input dimension, padding not
+    counted, to be at least the kernel size; PyTorch does so for ``avg_pool3d`` only,
+    which is what ``None`` (the default) selects from ``fn``.
 
     >>> pool_output_size(5, kernel_size=2, ceil_mode=True)
     (3,)
@@ -334,6 +339,11 @@ def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, c
     for p, k in zip(pads, kernel):
         if p > k // 2:
             raise ValueError(f"{fn}: padding={_fmt(pads)} must be at most half of kernel_size={_fmt(kernel)}")
+    if check_input_size is None:
+        check_input_size = fn.startswith("avg_pool3d")
+    if check_input_size and any(i < k for i, k in zip(size, kernel)):
+        raise ValueError(f"{fn}: input size {_fmt(size)} is smaller than kernel_size={_fmt(kernel)} "
+                         f"(each input dimension must be at least the kernel size, padding not counted)")
     out = []
     for i, k, s, p, d in zip(size, kernel, strides, pads, dil):
         span = i + 2 * p - d * (k - 1) - 1
@@ -348,9 +358,10 @@ def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, c
 
 
 def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                     *, fn: str = "max_pool") -> tuple[int, ...]:
+                     *, fn: str = "max_pool", check_input_size: bool | None = None) -> tuple[int, ...]:
     """Spatial output size of max or average pooling."""
-    return pool_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode, fn=fn).output_size
+    return pool_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode, fn=fn,
+                         check_input_size=check_input_size).output_size
 
 
 def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
@@ -373,8 +384,8 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             o = i
         if not _is_int(o):
             raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
-        if o < 1:
-            raise ValueError(f"{fn}: output_size must be positive, got output_size={output_size!r}")
+        if o < 0:  # zero is allowed, as in PyTorch: an empty output
+            raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
         result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
     return tuple(result)
 
@@ -396,17 +407,21 @@ def check_channels(in_channels: int, out_channels: int, groups: int = 1, *, fn: 
 
 
 def conv_params(in_channels: int, out_channels: int, kernel_size, groups: int = 1, bias: bool = True,
-                *, fn: str = "conv") -> int:
+                *, fn: str = "conv", ndim: int | None = None) -> int:
     """Trainable parameters of a convolution: ``C_out * C_in/groups * prod(kernel) (+ C_out)``.
 
     The same count holds for a transposed convolution (its weight is
-    ``(C_in, C_out/groups, *kernel)``).
+    ``(C_in, C_out/groups, *kernel)``). An int ``kernel_size`` is one-dimensional unless
+    ``ndim`` says how many spatial dimensions it covers.
 
     >>> conv_params(3, 64, 7, bias=False) == 64 * 3 * 7
     True
+    >>> conv_params(3, 64, 7, bias=False, ndim=2) == 64 * 3 * 7 * 7
+    True
     """
     check_channels(in_channels, out_channels, groups, fn=fn)
-    ndim = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
+    if ndim is None:
+        ndim = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
     kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
     return out_channels * (in_channels // groups) * math.prod(kernel) + (out_channels if bias else 0)
 
@@ -487,10 +502,13 @@ def receptive_field(layers: Iterable, ndim: int = 2, *, fn: str = "receptive_fie
 
 
 def uncovered_input(geometry: ConvGeometry) -> tuple[range, ...]:
-    """Per dimension, the trailing input indices that no window ever reaches.
+    """Per dimension, the trailing input indices past the last window's last tap.
 
     They exist when ``i + lo + hi - k_eff`` is not a multiple of the stride: the last
-    window stops short of the end. An empty range means full coverage.
+    window stops short of the end. An empty range means no trailing cells are lost;
+    cells *between* windows (stride larger than the effective kernel) or between the
+    taps of a dilated kernel may still go unread: :func:`uncovered_cells` lists every
+    unread cell.
 
     >>> uncovered_input(conv_geometry(8, kernel_size=3, stride=2))
     (range(7, 8),)
@@ -500,6 +518,32 @@ def uncovered_input(geometry: ConvGeometry) -> tuple[range, ...]:
                                          geometry.effective_kernel, geometry.input_size):
         end = (o - 1) * s + k_eff - lo  # one past the last input index the last window touches
         result.append(range(min(max(end, 0), i), i))
+    return tuple(result)
+
+
+def uncovered_cells(geometry: ConvGeometry) -> tuple[tuple[int, ...], ...]:
+    """Per dimension, every input index that no kernel tap of any window reads.
+
+    The complement of the union of all windows' taps: the trailing cells of
+    :func:`uncovered_input`, the gaps between windows when the stride exceeds the
+    effective kernel, and the holes of a dilated kernel that no other window fills.
+
+    >>> uncovered_cells(conv_geometry(9, kernel_size=2, stride=3))
+    ((2, 5, 8),)
+    >>> uncovered_cells(conv_geometry(7, kernel_size=2, stride=4, dilation=2))
+    ((1, 3, 5),)
+    """
+    result = []
+    for o, k, s, (lo, _hi), d, i in zip(geometry.output_size, geometry.kernel_size, geometry.stride,
+                                        geometry.padding, geometry.dilation, geometry.input_size):
+        read = bytearray(i)
+        for j in range(o):
+            first = j * s - lo
+            for t in range(k):
+                cell = first + t * d
+                if 0 <= cell < i:
+                    read[cell] = 1
+        result.append(tuple(x for x in range(i) if not read[x]))
     return tuple(result)
 
 
