@@ -1,0 +1,46 @@
+"""``convwise summary MODEL``: per-layer shapes, params, MACs, receptive field and memory.
+
+Examples::
+
+    convwise summary alexnet
+    convwise summary vgg16 --batch 8 --json
+    convwise summary my_net.json --input-shape 3,64,64
+    convwise summary my_net.py            # a Python file that defines `model`
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("summary", help="per-layer table of a network: shapes, params, MACs, RF",
+                                   description="Summarise a sequential network layer by layer. MODEL is a built-in "
+                                   "name (lenet5, alexnet, vgg16), a JSON file holding a list of layer dicts, or a "
+                                   "Python file that defines `model`.")
+    parser.add_argument("model", help="lenet5, alexnet, vgg16, FILE.json or FILE.py")
+    parser.add_argument("--input-shape", default=None, help="C,H,W (default: the model's own, e.g. 3,224,224)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (scales MACs and memory)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--format", default="simple", help="tabulate table format (default simple; e.g. github)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..summary import summary
+    from .animate import parse_ints
+
+    shape = None
+    if args.input_shape:
+        shape = parse_ints(args.input_shape, name="--input-shape")
+        shape = (shape,) if isinstance(shape, int) else shape
+    if args.batch is not None and args.batch < 1:
+        raise ValueError(f"--batch must be positive, got {args.batch}")
+    result = summary(args.model, shape, batch=args.batch)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.table(args.format))
+    return 0
