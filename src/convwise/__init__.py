@@ -15,3 +15,11 @@ from .functional import __all__ as _functional_all
 __version__ = "0.1.0"
 
 __all__ = ["arithmetic", "functional", "config", "get_config", "set_config", "__version__", *_functional_all]
+
+from . import nn, optim  # noqa: E402  (torch-like layers and optimizers over functional)
+
+__all__ += ["nn", "optim"]
+
+from . import summary  # noqa: E402  (a callable module: cw.summary(model, input_shape) -> ModelSummary)
+
+__all__ += ["summary"]
