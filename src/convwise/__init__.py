@@ -11,15 +11,10 @@ from ._config import config, get_config, set_config
 from . import functional
 from .functional import *  # noqa: F401,F403  (top-level aliases: cw.conv2d, cw.max_pool2d, ...)
 from .functional import __all__ as _functional_all
+from . import nn, optim  # torch-like layers and optimizers over functional
+from . import summary  # a callable module: cw.summary(model, input_shape) -> ModelSummary
 
 __version__ = "0.1.0"
 
-__all__ = ["arithmetic", "functional", "config", "get_config", "set_config", "__version__", *_functional_all]
-
-from . import nn, optim  # noqa: E402  (torch-like layers and optimizers over functional)
-
-__all__ += ["nn", "optim"]
-
-from . import summary  # noqa: E402  (a callable module: cw.summary(model, input_shape) -> ModelSummary)
-
-__all__ += ["summary"]
+__all__ = ["arithmetic", "functional", "nn", "optim", "summary", "config", "get_config", "set_config",
+           "__version__", *_functional_all]
