@@ -1,28 +1,340 @@
-"""Choosing an algorithm per shape: ``method="auto"``.
+"""Choosing an algorithm per problem: ``method="auto"`` (predict) or ``"measure"``.
 
-Eligibility guards come first (accuracy before speed), then a cost model picks among the
-eligible algorithms.
+Like :func:`scipy.signal.choose_conv_method`, the choice is made in two steps:
+
+1. **Eligibility guards, accuracy first.** Each algorithm says whether it can run the
+   problem within its accuracy bound (:func:`why_ineligible`): ``direct``, ``gemm``,
+   ``depthwise`` and ``pointwise`` are exact (they only reorder float sums); fast
+   algorithms (``winograd``, ``fft``, any other registered module with an ``eligible``
+   function) are asked through their module's ``eligible(x_shape, w_shape, geometry,
+   groups, dtype)`` whether their float32 relative error stays <= 1e-4 and float64
+   <= 1e-10 (else float64 keeps to the exact methods). Hard guards are applied on top of
+   what a module says: Winograd never runs strided or dilated convolutions. ``gemm``
+   needs one output row of columns within the workspace budget.
+2. **A cost model** (:func:`predict`) estimates the seconds each eligible algorithm
+   takes and the cheapest wins. Exact algorithms are modelled here; a fast module's own
+   ``cost(x_shape, w_shape, geometry, groups)`` (GEMM-flop equivalents) is converted to
+   seconds with the same GEMM rate.
+
+``measure=True`` (or ``method="measure"``, or :func:`benchmark_mode`) instead times every
+eligible candidate once on random data of the problem's shapes and caches the winner
+per (kind, shapes, geometry, groups, dtype, threads), as cuDNN's benchmark mode does.
+
+Calibration
+-----------
+Constants below were fitted on the 2-core Intel Xeon development VM (OpenBLAS 0.3.31
+Haswell kernels; sgemm ~120 GFLOP/s at 2 threads on 2048^2 when idle) while other jobs
+shared the cores, so they are rough: each method was timed by CPU time (``process_time``,
+one thread, min of 3-7 runs) on the suite's forward convolution layers and the constants
+set so predictions track the measurements (``benchmarks/calibrate.py`` repeats this with
+wall-clock medians). After the fit the predicted choice was the measured-fastest on 11 of
+11 layers timed that way (gemm on the 3x3/7x7/11x11 and strided ones, depthwise on the
+stride-1 depthwise layer, gemm on the strided depthwise one, fft on the k31 conv1d); the
+k13 and k31 2-D layers go to fft, which measured 60-150x faster than gemm there. On this
+machine Winograd and FFT ran 2-6x slower than their modules' own operation counts say,
+hence ``_WINOGRAD_SCALE`` and ``_EXTERNAL``. Re-run the script on new hardware;
+``measure`` mode needs no calibration at all.
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
+
+from .. import algorithms
+from .._config import get_config
 from . import FORWARD, TRANSPOSE, WEIGHT_GRAD
+
+__all__ = ["choose_method", "resolve", "why_ineligible", "candidates", "predict", "benchmark_mode",
+           "clear_cache", "EXACT"]
 
 _TABLES = {"forward": FORWARD, "transpose": TRANSPOSE, "weight_grad": WEIGHT_GRAD}
 
+#: Methods whose only error is float summation order (accurate for any dtype).
+EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise"})
 
-def choose_method(kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> str:
-    """Name of the algorithm ``method="auto"`` uses for this problem."""
-    return "gemm"
+# ----------------------------------------------------------------- cost-model constants
+_GEMM_FLOPS_PER_THREAD = 55e9     # sustained sgemm per thread on large, well-shaped products
+_GEMM_HALF = (4, 16, 128)          # M, K, N at which BLAS reaches half its rate (small-matrix penalty)
+_CALL_SECONDS = 4e-6              # fixed cost of one NumPy call (ufunc / matmul dispatch)
+_COPY_BYTES_PER_SECOND = 6e9      # strided gather into a column buffer (one thread)
+_PASS_BYTES_PER_SECOND = 8e9      # element-wise multiply/add passes, per thread, in cache
+_EINSUM_FLOPS = 0.6e9             # numpy einsum sum-of-products (direct), one thread
+_FLOAT64_SLOWDOWN = 2.0           # GEMM and bandwidth both halve for double precision
+#: measured seconds / (module cost in GEMM-flop equivalents / GEMM rate), and a fixed overhead
+_WINOGRAD_SCALE = 6.0             # measured / modelled time of winograd.forward (transform passes dominate)
+_EXTERNAL = {"fft": (10.0, 3e-4)}
+
+
+def _threads() -> int:
+    return get_config().threads
+
+
+def _gemm_seconds(m: int, k: int, n: int, count: int, itemsize: int) -> float:
+    """Time of ``count`` GEMMs ``(m x k) @ (k x n)`` with the small-matrix penalty."""
+    efficiency = 1.0
+    for size, half in zip((m, k, n), _GEMM_HALF):
+        efficiency *= size / (size + half)
+    rate = _GEMM_FLOPS_PER_THREAD * _threads() * efficiency / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
+    return count * (2.0 * m * k * n / rate + _CALL_SECONDS)
+
+
+def _problem(kind, x_shape, w_shape, geometry, groups):
+    """(batch, C_in, C_out, kernel taps, output positions) of the equivalent forward conv."""
+    n, c_in = x_shape[0], x_shape[1]
+    if kind == "transpose":               # the adjoint: same work as the conv it transposes
+        c_out = w_shape[1] * groups
+        return n, c_out, c_in, math.prod(geometry.kernel_size), math.prod(geometry.input_size)
+    return n, c_in, w_shape[0], math.prod(geometry.kernel_size), math.prod(geometry.output_size)
+
+
+def _cost_gemm(kind, x_shape, w_shape, geometry, groups, itemsize):
+    n, c_in, c_out, taps, positions = _problem(kind, x_shape, w_shape, geometry, groups)
+    cg, og = c_in // groups, c_out // groups
+    if kind == "transpose" and any(s > 1 for s in geometry.stride):      # GEMM + col2im scatter
+        inputs = math.prod(geometry.input_size)
+        scatter = n * c_out * taps * inputs * itemsize / _PASS_BYTES_PER_SECOND * 2 + n * taps * _CALL_SECONDS
+        return _gemm_seconds(og * taps, x_shape[1] // groups, inputs, n * groups, itemsize) + scatter
+    columns = n * c_in * taps * positions * itemsize
+    tile = min(positions, max(1, (2 << 20) // max(1, c_in * taps * itemsize)))
+    tiles = n * max(1, -(-positions // tile))
+    copy = columns / (_COPY_BYTES_PER_SECOND * (1.0 if itemsize == 4 else 1.3)) + tiles * _CALL_SECONDS * 4
+    return copy + _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
+
+
+def _cost_pointwise(kind, x_shape, w_shape, geometry, groups, itemsize):
+    n, c_in, c_out, _, positions = _problem(kind, x_shape, w_shape, geometry, groups)
+    cg, og = c_in // groups, c_out // groups
+    strided = any(s > 1 for s in geometry.stride) or any(lo or hi for lo, hi in geometry.padding)
+    copy = n * c_in * positions * itemsize / _COPY_BYTES_PER_SECOND if strided else 0.0
+    return copy + _gemm_seconds(og, cg, positions, n * groups, itemsize)
+
+
+def _cost_depthwise(kind, x_shape, w_shape, geometry, groups, itemsize):
+    n, c_in, c_out, taps, positions = _problem(kind, x_shape, w_shape, geometry, groups)
+    cg = c_in // groups
+    if kind == "weight_grad":
+        elements = n * c_out * positions * taps * cg
+        return elements * 2 / (_EINSUM_FLOPS * 4 * min(_threads(), taps)) + taps * _CALL_SECONDS
+    out_bytes = n * c_out * positions * itemsize
+    passes = 2 * taps * cg
+    chunks = max(1, out_bytes // (256 << 10))
+    threads = _threads() if out_bytes >= (512 << 10) else 1
+    stride_penalty = 1.0 + 0.25 * (math.prod(geometry.stride) - 1) if kind == "forward" else 1.0
+    padded = getattr(geometry, "padded_size", geometry.output_size)         # transposed: about the output
+    phases = n * c_in * math.prod(padded) * itemsize                         # zero-fill + gather of the phases
+    gather = phases * (2.0 if math.prod(geometry.stride) == 1 else 4.0) / _COPY_BYTES_PER_SECOND
+    return (gather + passes * out_bytes * stride_penalty / (_PASS_BYTES_PER_SECOND * threads)
+            + chunks * passes * _CALL_SECONDS / threads)
+
+
+def _cost_direct(kind, x_shape, w_shape, geometry, groups, itemsize):
+    n, c_in, c_out, taps, positions = _problem(kind, x_shape, w_shape, geometry, groups)
+    return 2.0 * n * c_out * (c_in // groups) * taps * positions / _EINSUM_FLOPS + taps * _CALL_SECONDS * 10
+
+
+def _cost_winograd(kind, x_shape, w_shape, geometry, groups, itemsize):
+    """F(m x m, 3 x 3): a*a batched GEMMs (C_out/g x C_in/g) @ (C_in/g x tiles) plus transform passes."""
+    module = _module("winograd")
+    tile = getattr(module, "tile_size", None)
+    m = tile(x_shape, w_shape, geometry, groups, np.float32 if itemsize == 4 else np.float64) if tile else 2
+    a = m + 2
+    n, c_in, c_out, _, _ = _problem(kind, x_shape, w_shape, geometry, groups)
+    tiles = n * math.prod(-(-o // m) for o in geometry.output_size)
+    passes = (c_in * 2 * a + c_out * 2 * m) * a * tiles * itemsize / (_PASS_BYTES_PER_SECOND * _threads())
+    return _WINOGRAD_SCALE * (_gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize) + passes)
+
+
+_MODELS = {"winograd": _cost_winograd, "gemm": _cost_gemm, "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
+
+
+def _module(method):
+    return getattr(algorithms, method, None)
+
+
+def _shape_text(x_shape, w_shape, geometry, groups, dtype) -> str:
+    return (f"input {tuple(x_shape)}, weight {tuple(w_shape)}, stride={geometry.stride}, dilation={geometry.dilation}, "
+            f"groups={groups}, dtype={np.dtype(dtype).name}")
+
+
+def why_ineligible(method: str, kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> str | None:
+    """``None`` when ``method`` can run this problem within its accuracy bound, else the reason."""
+    table = _TABLES[kind]
+    if method not in table:
+        return f"it has no {kind} kernel (available: {sorted(table)})"
+    if method == "direct":
+        return None
+    if method == "gemm":
+        from . import gemm
+
+        if kind != "transpose" and not gemm.workspace_fits(x_shape[1], geometry, np.dtype(dtype).itemsize):
+            need = gemm._tile_bytes(x_shape[1], geometry, np.dtype(dtype).itemsize, 1, 1)
+            return (f"one output row of im2col columns needs {need / 2**20:.1f} MiB, more than the workspace budget "
+                    f"of {get_config().workspace_mib:g} MiB (raise it with convwise.config(workspace_mib=...))")
+        return None
+    if method == "pointwise":
+        if any(k != 1 for k in geometry.kernel_size):
+            return f"it needs a 1x1 kernel, got kernel_size={geometry.kernel_size}"
+        return None
+    if method == "depthwise":
+        from . import depthwise
+
+        if not depthwise.eligible(x_shape, w_shape, geometry, groups, dtype, kind=kind):
+            return (f"it needs groups == in_channels (one input channel per group), got groups={groups} "
+                    f"with {x_shape[1]} input channels")
+        return None
+    if method == "winograd" and (any(s != 1 for s in geometry.stride) or any(d != 1 for d in geometry.dilation)):
+        return f"it needs stride 1 and dilation 1, got stride={geometry.stride}, dilation={geometry.dilation}"
+    module = _module(method)
+    check = getattr(module, "eligible", None)
+    if check is None:
+        return None
+    try:
+        ok = check(x_shape, w_shape, geometry, groups, np.dtype(dtype), **({"kind": kind} if kind != "forward" else {}))
+    except TypeError:
+        ok = kind == "forward" and check(x_shape, w_shape, geometry, groups, np.dtype(dtype))
+    if ok:
+        return None
+    reason = getattr(module, "ineligible_reason", None)
+    if callable(reason):
+        try:
+            text = reason(x_shape, w_shape, geometry, groups, np.dtype(dtype))
+            if text:
+                return str(text)
+        except Exception:  # a helper's failure must not hide the refusal itself
+            pass
+    bound = "1e-4 (float32)" if np.dtype(dtype) == np.float32 else "1e-10 (float64)"
+    return (f"its relative error bound {bound} cannot be guaranteed or the geometry is unsupported for "
+            f"kernel_size={geometry.kernel_size}, {_shape_text(x_shape, w_shape, geometry, groups, dtype)}")
+
+
+def candidates(kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> list[str]:
+    """Every registered method ``auto`` may pick for this problem (``direct`` only as a last resort).
+
+    A fast method whose module has no ``eligible`` function cannot vouch for its accuracy,
+    so ``auto`` never picks it (it still runs when named explicitly).
+    """
+    eligible = [name for name in sorted(_TABLES[kind])
+                if (name in EXACT or callable(getattr(_module(name), "eligible", None)))   # unvetted: explicit only
+                and why_ineligible(name, kind, x_shape, w_shape, geometry, groups, dtype) is None]
+    fast = [name for name in eligible if name != "direct"]
+    return fast or ["direct"]
+
+
+def predict(method: str, kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> float:
+    """Estimated seconds of ``method`` on this problem (cost model; see module docstring)."""
+    itemsize = np.dtype(dtype).itemsize
+    model = _MODELS.get(method)
+    if model is not None:
+        return model(kind, x_shape, w_shape, geometry, groups, itemsize)
+    cost = getattr(_module(method), "cost", None)
+    if cost is None:
+        return math.inf
+    try:
+        flops = cost(x_shape, w_shape, geometry, groups)
+    except Exception:  # a module that cannot cost this kind of problem is not chosen by prediction
+        return math.inf
+    rate = _GEMM_FLOPS_PER_THREAD * _threads() / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
+    scale, overhead = _EXTERNAL.get(method, (1.0, 0.0))
+    return scale * float(flops) / rate + overhead
+
+
+# ----------------------------------------------------------------- measured mode
+
+_measured: dict[tuple, tuple[str, dict[str, float]]] = {}
+_benchmark = False
+
+
+def benchmark_mode(enabled: bool | None = None) -> bool:
+    """Make ``method="auto"`` measure instead of predict (``None``: just report). Returns the old setting."""
+    global _benchmark
+    previous = _benchmark
+    if enabled is not None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f"benchmark_mode: enabled must be a bool or None, got {enabled!r}")
+        _benchmark = enabled
+    return previous
+
+
+def clear_cache() -> None:
+    """Forget every measured choice."""
+    _measured.clear()
+
+
+def _key(kind, x_shape, w_shape, geometry, groups, dtype):
+    return (kind, tuple(x_shape), tuple(w_shape), geometry, groups, np.dtype(dtype).str, get_config().threads,
+            get_config().workspace_mib)
+
+
+def _operands(kind, x_shape, w_shape, geometry, groups, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(tuple(x_shape)).astype(dtype)
+    if kind == "weight_grad":
+        return x, rng.standard_normal((x_shape[0], w_shape[0], *geometry.output_size)).astype(dtype)
+    return x, rng.standard_normal(tuple(w_shape)).astype(dtype)
+
+
+def _measure(kind, x_shape, w_shape, geometry, groups, dtype) -> tuple[str, dict[str, float]]:
+    key = _key(kind, x_shape, w_shape, geometry, groups, dtype)
+    if key in _measured:
+        return _measured[key]
+    names = candidates(kind, x_shape, w_shape, geometry, groups, dtype)
+    times = {}
+    if len(names) > 1:
+        first, second = _operands(kind, x_shape, w_shape, geometry, groups, dtype)
+        for name in names:
+            function = _TABLES[kind][name]
+            best = math.inf
+            for _ in range(3):                       # up to 3 runs, stopping once 20 ms are spent
+                start = time.perf_counter()
+                function(first, second, geometry, groups)
+                best = min(best, time.perf_counter() - start)
+                if best > 0.02:
+                    break
+            times[name] = best
+    else:
+        times[names[0]] = math.nan
+    choice = min(times, key=lambda name: times[name] if not math.isnan(times[name]) else 0.0)
+    _measured[key] = (choice, times)
+    return choice, times
+
+
+def choose_method(kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, measure: bool = False):
+    """The algorithm ``method="auto"`` runs for this problem.
+
+    With ``measure=False`` (default) predicts with the cost model and returns the name;
+    with ``measure=True`` times the eligible candidates (once per problem, cached) and
+    returns ``(name, {name: seconds})`` like :func:`scipy.signal.choose_conv_method`.
+    """
+    if measure:
+        return _measure(kind, x_shape, w_shape, geometry, groups, dtype)
+    names = candidates(kind, x_shape, w_shape, geometry, groups, dtype)
+    if len(names) == 1:
+        return names[0]
+    return min(names, key=lambda name: predict(name, kind, x_shape, w_shape, geometry, groups, dtype))
 
 
 def resolve(method, kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, fn: str):
-    """Validate ``method`` and return the kernel function to run."""
+    """Validate ``method`` and return the kernel function to run.
+
+    ``"auto"`` predicts (or measures, under :func:`benchmark_mode`), ``"measure"`` always
+    measures; a named method must be registered for ``kind`` and eligible for the problem,
+    else ``ValueError`` naming the function, the method and the reason.
+    """
     table = _TABLES[kind]
     if not isinstance(method, str):
         raise TypeError(f"{fn}: method must be a string, got {method!r}")
-    if method == "auto":
+    if method == "measure" or (method == "auto" and _benchmark):
+        method = _measure(kind, x_shape, w_shape, geometry, groups, dtype)[0]
+    elif method == "auto":
         method = choose_method(kind, x_shape, w_shape, geometry, groups, dtype)
-    if method not in table:
-        raise ValueError(f"{fn}: method must be 'auto' or one of {sorted(table)}, got method={method!r}")
+    elif method not in table:
+        known = sorted(set(table) | {"auto", "measure"})
+        raise ValueError(f"{fn}: method must be one of {known}, got method={method!r}")
+    else:
+        reason = why_ineligible(method, kind, x_shape, w_shape, geometry, groups, dtype)
+        if reason is not None:
+            raise ValueError(f"{fn}: method={method!r} cannot run this problem: {reason}")
     return table[method]

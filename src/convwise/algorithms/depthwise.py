@@ -1,0 +1,216 @@
+"""Depthwise (and other few-channels-per-group) convolution by shift-and-accumulate.
+
+A depthwise convolution (``groups == C_in``, any channel multiplier ``C_out / C_in``)
+has too little work per group for a GEMM: im2col would build ``K`` copies of the input
+to multiply each by a ``1 x K`` row. Here each kernel tap instead multiplies the strided
+input slice it meets by a per-channel weight and adds it to the output, vectorised over
+batch and channels::
+
+    y[n, c, m, :] += x_padded[n, c, tap window] * w[c, m, tap]      for every tap
+
+The output is processed in chunks of about ``CHUNK_BYTES`` (batch x channel blocks) so
+that the ``K`` passes over a chunk hit the cache, and chunks are spread over
+``get_config().threads`` threads (NumPy's ufuncs release the GIL).
+
+The kernels accept any per-group channel counts (``C_in/groups`` input, ``C_out/groups``
+output channels per group, looping over the input ones); they are meant for small ones.
+The transposed convolution (the input gradient of a depthwise layer) is rewritten as a
+forward one when the stride is 1 and otherwise scattered tap by tap.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .._config import get_config
+from ..arithmetic import ConvGeometry, TransposeGeometry
+from . import register
+from .direct import crop, full_size, pad_zeros, tap_window
+
+__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "parallel_map", "eligible", "CHUNK_BYTES"]
+
+#: Output bytes per chunk (about half an L2 cache of the 2-core dev box).
+CHUNK_BYTES = 256 * 2**10
+#: Below this many output bytes a single thread is faster than handing work to a pool.
+_PARALLEL_MIN_BYTES = 512 * 2**10
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pool_lock = threading.Lock()
+
+
+def parallel_map(function, items, size_bytes: int) -> None:
+    """Run ``function(item)`` for every item, on ``get_config().threads`` threads when worth it."""
+    items = list(items)
+    threads = min(get_config().threads, len(items))
+    if threads <= 1 or size_bytes < _PARALLEL_MIN_BYTES:
+        for item in items:
+            function(item)
+        return
+    with _pool_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="convwise")
+    for future in [pool.submit(function, item) for item in items]:
+        future.result()
+
+
+def eligible(x_shape, w_shape, geometry, groups: int, dtype=None, *, kind: str = "forward") -> bool:
+    """Depthwise-shaped problems: one input channel per group (forward, weight grad), or
+    the adjoint of one (transpose: one input or one output channel per group)."""
+    if kind == "transpose":
+        return groups > 1 and (x_shape[1] == groups or w_shape[1] == 1)
+    return groups > 1 and x_shape[1] == groups
+
+
+def _chunks(n: int, groups: int, bytes_per_group: int) -> list[tuple[slice, slice]]:
+    """(batch, group) blocks of about ``CHUNK_BYTES`` output bytes each."""
+    per_sample = groups * bytes_per_group
+    if per_sample <= CHUNK_BYTES:
+        step = max(1, CHUNK_BYTES // max(per_sample, 1))
+        return [(slice(b, min(b + step, n)), slice(0, groups)) for b in range(0, n, step)]
+    step = max(1, CHUNK_BYTES // max(bytes_per_group, 1))
+    step = -(-groups // -(-groups // step))
+    return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
+
+
+def _phases(x: np.ndarray, geometry: ConvGeometry, lengths: tuple[int, ...], slack: int) -> np.ndarray:
+    """Zero-padded ``x`` split into stride phases, flattened: ``(N, C, S, prod(lengths) + slack)``.
+
+    Phase ``r`` (one per combination of per-dimension remainders, ``S = prod(stride)``)
+    holds padded cells ``q * stride + r`` at ``q``; ``lengths`` (>= ceil(padded / stride))
+    fixes each phase's extent, and ``slack`` zeros after it let the last flat slices run
+    past the end. Every tap then reads a contiguous run of one phase.
+    """
+    n, c = x.shape[:2]
+    stride = geometry.stride
+    count = math.prod(stride)
+    buffer = np.zeros((n, c, count, math.prod(lengths) + slack), dtype=x.dtype)
+    for index, remainder in enumerate(np.ndindex(*stride)):
+        target = buffer[:, :, index, :math.prod(lengths)].reshape(n, c, *lengths)
+        source, destination = [], []
+        for r, s, (lo, _), i, q in zip(remainder, stride, geometry.padding, geometry.input_size, lengths):
+            first = max(0, -(-(lo - r) // s))                 # first q with q*s + r - lo >= 0
+            last = min(q - 1, (i - 1 + lo - r) // s)          # last q with q*s + r - lo <= i - 1
+            if last < first:
+                break
+            source.append(slice(first * s + r - lo, last * s + r - lo + 1, s))
+            destination.append(slice(first, last + 1))
+        else:
+            target[(slice(None), slice(None)) + tuple(destination)] = x[(slice(None), slice(None)) + tuple(source)]
+    return buffer
+
+
+def _flat_plan(geometry: ConvGeometry):
+    """Phase lengths, the wide output size and, per tap, (phase index, flat offset)."""
+    out, stride = geometry.output_size, geometry.stride
+    lengths = [-(-p // s) for p, s in zip(geometry.padded_size, stride)]
+    lengths = [max(q, o) for q, o in zip(lengths, out)]
+    wide = (out[0], *lengths[1:])                         # output rows are as wide as a phase row
+    steps = [math.prod(lengths[d + 1:]) for d in range(len(lengths))]
+    taps = []
+    for tap in np.ndindex(*geometry.kernel_size):
+        shifts = [t * d for t, d in zip(tap, geometry.dilation)]
+        phase = int(np.ravel_multi_index(tuple(v % s for v, s in zip(shifts, stride)), stride))
+        taps.append((phase, sum((v // s) * step for v, s, step in zip(shifts, stride, steps))))
+    slack = max(0, max(offset for _, offset in taps) + math.prod(wide) - math.prod(lengths))
+    return tuple(lengths), wide, taps, slack
+
+
+def _accumulate(y: np.ndarray, phases: np.ndarray, weights: np.ndarray, taps, length: int) -> None:
+    """``y (b, g, og, length) = sum over taps, i of phases[:, :, i, phase, off:off+length] * weights[k, i]``.
+
+    ``weights`` is ``(K, cg, g, og, 1)``, broadcastable against ``y``.
+    """
+    tmp = None
+    cg = weights.shape[1]
+    for k, (phase, offset) in enumerate(taps):
+        for i in range(cg):
+            run = phases[:, :, None, i, phase, offset:offset + length]            # (b, g, 1, length)
+            if k == 0 and i == 0:
+                np.multiply(run, weights[k, i], out=y)
+                continue
+            if tmp is None:
+                tmp = np.empty_like(y)
+            np.multiply(run, weights[k, i], out=tmp)
+            np.add(y, tmp, out=y)
+
+
+def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """Shift-and-accumulate on flattened stride phases: every tap is one contiguous run per channel."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    cg, og = c_in // groups, c_out // groups
+    lengths, wide, taps, slack = _flat_plan(geometry)
+    phases = _phases(x, geometry, lengths, slack).reshape(n, groups, cg, math.prod(geometry.stride), -1)
+    w = weight.reshape(groups, og, cg, -1)
+    weights = np.ascontiguousarray(w.transpose(3, 2, 0, 1))[..., None]           # (K, cg, g, og, 1)
+    length = math.prod(wide)
+    y_wide = np.empty((n, groups, og, length), dtype=x.dtype)
+
+    def run(block):
+        batch, chans = block
+        _accumulate(y_wide[batch, chans], phases[batch, chans], weights[:, :, chans], taps, length)
+
+    parallel_map(run, _chunks(n, groups, og * length * x.itemsize), y_wide.nbytes)
+    y_wide = y_wide.reshape(n, c_out, *wide)
+    if tuple(wide) == tuple(geometry.output_size):
+        return y_wide
+    return np.ascontiguousarray(y_wide[(slice(None), slice(None)) + tuple(slice(0, o) for o in geometry.output_size)])
+
+
+def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """``dW[g, o, i, tap] = sum over n, positions of dy[n, g, o] * x_padded[n, g, i, window]``."""
+    n, c_in = x.shape[:2]
+    c_out = grad_output.shape[1]
+    cg, og = c_in // groups, c_out // groups
+    padded = pad_zeros(x, geometry).reshape(n, groups, cg, *geometry.padded_size)
+    dy = grad_output.reshape(n, groups, og, *geometry.output_size)
+    taps = list(np.ndindex(*geometry.kernel_size))
+    grad = np.empty((len(taps), groups, og, cg), dtype=x.dtype)
+    spatial = "xyz"[:geometry.ndim]
+
+    def run(k):
+        patch = padded[(slice(None),) * 3 + tap_window(taps[k], geometry)]
+        np.einsum(f"ngo{spatial},ngi{spatial}->goi", dy, patch, out=grad[k], optimize=False)
+
+    parallel_map(run, range(len(taps)), dy.nbytes * len(taps))
+    return np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(c_out, cg, *geometry.kernel_size)
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit stride: the equivalent forward conv; otherwise scatter each tap's product."""
+    if all(s == 1 for s in geometry.stride):
+        from .gemm import transposed_as_conv
+
+        x2, w2, forward = transposed_as_conv(x, weight, geometry, groups)
+        if all(s > 0 for s in forward.input_size):
+            return conv_forward(x2, w2, forward, groups)
+    n, c_in = x.shape[:2]
+    cg, og = c_in // groups, weight.shape[1]
+    d = geometry.ndim
+    xg = x.reshape(n, groups, cg, *geometry.input_size)
+    w = weight.reshape(groups, cg, og, -1)
+    taps = np.ascontiguousarray(w.transpose(3, 1, 0, 2)).reshape(w.shape[3], cg, groups, og, *(1,) * d)
+    buffer = np.zeros((n, groups, og, *full_size(geometry)), dtype=x.dtype)
+    forward = geometry.forward
+    per_group = og * math.prod(geometry.input_size) * x.itemsize
+
+    def run(block):
+        batch, chans = block
+        b = buffer[batch, chans]
+        tmp = np.empty(b.shape[:3] + tuple(geometry.input_size), dtype=x.dtype)
+        for k, tap in enumerate(np.ndindex(*geometry.kernel_size)):
+            target = b[(slice(None),) * 3 + tap_window(tap, forward)]
+            for i in range(cg):
+                np.multiply(xg[batch, chans, i:i + 1], taps[k, i, chans], out=tmp)
+                np.add(target, tmp, out=target)
+
+    parallel_map(run, _chunks(n, groups, per_group), buffer.nbytes)
+    return np.ascontiguousarray(crop(buffer, geometry)).reshape(n, groups * og, *geometry.output_size)
+
+
+register("depthwise", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)

@@ -1,0 +1,310 @@
+"""Algorithm selection (guards, cost model, measured mode) and the exact algorithms it chooses from.
+
+gemm, depthwise and pointwise are checked against the ``direct`` reference and against
+torch in float64, forward, transposed (input gradient) and weight gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import convwise as cw
+from convwise import algorithms, arithmetic
+from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select
+from convwise.functional.grad import _input_gradient_geometry
+
+from conftest import TOLERANCE, rel_error, to_torch
+
+DTYPES = [np.float32, np.float64]
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+CW_CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}
+
+# (input shape, weight shape, stride, padding, dilation, groups): depthwise-shaped, pointwise and general
+DEPTHWISE = [
+    ((2, 4, 9, 10), (4, 1, 3, 3), 1, 1, 1, 4),
+    ((1, 3, 11, 8), (6, 1, 3, 2), (2, 1), (1, 0), (1, 2), 3),            # multiplier 2, mixed geometry
+    ((2, 2, 8, 8), (6, 1, 4, 4), 1, "same", 1, 2),                       # multiplier 3, 'same' even kernel
+    ((1, 4, 10, 9), (4, 1, 3, 3), 2, 0, 1, 4),                           # stride leaves trailing cells unread
+    ((3, 5, 17), (10, 1, 5), 3, 2, 2, 5),                                # 1d
+    ((1, 2, 5, 6, 7), (4, 1, 3, 2, 3), (1, 2, 1), 1, 1, 2),              # 3d
+    ((1, 6, 7, 7), (6, 1, 1, 1), 2, 1, 1, 6),                            # 1x1 depthwise
+]
+POINTWISE = [
+    ((2, 6, 9, 11), (4, 6, 1, 1), 1, 0, 1, 1),
+    ((2, 6, 9, 11), (4, 6, 1, 1), (2, 3), (1, 2), 1, 1),
+    ((1, 4, 8, 8), (6, 2, 1, 1), 2, 0, 3, 2),                            # dilation has no effect
+    ((3, 6, 10), (4, 6, 1), 3, 2, 1, 1),
+    ((1, 4, 3, 4, 5), (2, 2, 1, 1, 1), 2, 1, 1, 2),
+]
+GENERAL = [
+    ((2, 4, 9, 10), (6, 4, 3, 3), 1, 1, 1, 1),
+    ((1, 4, 12, 11), (6, 2, 3, 4), (2, 1), (1, 2), (1, 2), 2),
+    ((2, 3, 10, 10), (5, 3, 4, 4), 1, "same", 1, 1),
+    ((1, 3, 10, 10), (4, 3, 2, 3), 1, "same", (2, 1), 1),
+    ((2, 4, 23), (6, 2, 5), 2, 3, 2, 2),
+    ((1, 2, 6, 7, 8), (4, 2, 3, 3, 2), (2, 1, 1), 1, (1, 1, 2), 1),
+    ((1, 3, 13, 13), (2, 3, 7, 7), 4, 0, 1, 1),
+]
+CASES = [("depthwise", c) for c in DEPTHWISE] + [("pointwise", c) for c in POINTWISE] + \
+        [("gemm", c) for c in GENERAL + DEPTHWISE + POINTWISE]
+
+
+def _case_id(case):
+    name, (xs, ws, s, p, d, g) = case
+    return f"{name}-x{'x'.join(map(str, xs))}-w{'x'.join(map(str, ws))}-s{s}-p{p}-d{d}-g{g}"
+
+
+def _problem(case, dtype, rng):
+    xs, ws, stride, padding, dilation, groups = case
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    geometry = arithmetic.conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    return x, w, geometry, groups
+
+
+@pytest.fixture(scope="module")
+def torch_double():
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_exact_algorithms_match_direct_and_torch(case, dtype, rng):
+    method, spec = case
+    x, w, geometry, groups = _problem(spec, dtype, rng)
+    spatial = x.ndim - 2
+    tolerance = TOLERANCE[dtype][0]
+    xs, ws, stride, padding, dilation, _ = spec
+    # forward
+    got = CW_CONV[spatial](x, w, None, stride, padding, dilation, groups, method=method)
+    assert got.dtype == dtype
+    tx, tw = to_torch(x).requires_grad_(), to_torch(w).requires_grad_()
+    reference = TORCH_CONV[spatial](tx, tw, None, stride, padding, dilation, groups)
+    assert rel_error(got, reference.detach().numpy()) <= tolerance
+    assert rel_error(got, direct.conv_forward(x, w, geometry, groups)) <= tolerance
+    # gradients: input gradient is the transposed conv, weight gradient a correlation
+    dy = rng.standard_normal(reference.shape).astype(dtype)
+    reference.backward(to_torch(dy))
+    if select.why_ineligible(method, "weight_grad", x.shape, w.shape, geometry, groups, dtype) is None:
+        grad_w = WEIGHT_GRAD[method](x, dy, geometry, groups)
+        assert grad_w.dtype == dtype
+        assert rel_error(grad_w, tw.grad.numpy()) <= tolerance
+    back = _input_gradient_geometry(geometry)
+    if select.why_ineligible(method, "transpose", dy.shape, w.shape, back, groups, dtype) is None:
+        grad_x = TRANSPOSE[method](dy, w, back, groups)
+        assert grad_x.dtype == dtype
+        assert rel_error(grad_x, tx.grad.numpy()) <= tolerance
+
+
+@pytest.mark.parametrize("method", ["gemm", "depthwise", "pointwise"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_truncated_output_size_matches_direct(method, dtype, rng):
+    """Algorithms honour geometry.output_size even when it is smaller than the natural one."""
+    spec = {"gemm": GENERAL[1], "depthwise": DEPTHWISE[1], "pointwise": POINTWISE[1]}[method]
+    x, w, geometry, groups = _problem(spec, dtype, rng)
+    short = dataclasses.replace(geometry, output_size=tuple(max(1, o - 2) for o in geometry.output_size))
+    expected = direct.conv_forward(x, w, short, groups)
+    got = FORWARD[method](x, w, short, groups)
+    assert got.shape == expected.shape
+    assert rel_error(got, expected) <= TOLERANCE[dtype][0]
+
+
+@pytest.mark.parametrize("method", ["gemm", "depthwise", "pointwise"])
+@pytest.mark.parametrize("stride, padding, output_padding", [(1, 0, 0), (2, 1, 1), (3, 2, 0), (1, 2, 0)])
+def test_public_conv_transpose_matches_torch(method, stride, padding, output_padding, rng):
+    c_in, groups = 4, (4 if method == "depthwise" else 2)
+    kernel = (1, 1) if method == "pointwise" else (3, 2)
+    x = rng.standard_normal((2, c_in, 5, 6))
+    w = rng.standard_normal((c_in, 3 if method != "depthwise" else 1, *kernel))
+    if method == "pointwise" and padding > 0 and stride == 1:
+        padding = 0                                       # negative output size for a 1x1 kernel
+    expected = F.conv_transpose2d(to_torch(x), to_torch(w), None, stride, padding, output_padding, groups).numpy()
+    got = cw.conv_transpose2d(x, w, None, stride, padding, output_padding, groups, method=method)
+    assert rel_error(got, expected) <= 1e-12
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def _geometry(kernel=(3, 3), stride=1, padding=1, dilation=1, size=(16, 16)):
+    return arithmetic.conv_geometry(size, kernel, stride, padding, dilation)
+
+
+@pytest.fixture
+def fake_fast(monkeypatch):
+    """A registered inexact method that claims to be free and float32-only."""
+    module = types.SimpleNamespace(
+        eligible=lambda x_shape, w_shape, geometry, groups, dtype: np.dtype(dtype) == np.float32,
+        cost=lambda x_shape, w_shape, geometry, groups: 0.0)
+    monkeypatch.setattr(algorithms, "fakefast", module, raising=False)
+    monkeypatch.setitem(FORWARD, "fakefast", lambda x, w, geometry, groups: direct.conv_forward(x, w, geometry, groups))
+    return module
+
+
+@pytest.fixture
+def eager_winograd(monkeypatch):
+    """A winograd that claims to be eligible and free everywhere: only the hard guards stop it."""
+    module = types.SimpleNamespace(eligible=lambda *args, **kw: True, cost=lambda *args: 0.0)
+    monkeypatch.setattr(algorithms, "winograd", module, raising=False)
+    monkeypatch.setitem(FORWARD, "winograd", lambda x, w, geometry, groups: direct.conv_forward(x, w, geometry, groups))
+    monkeypatch.setitem(select._MODELS, "winograd", lambda *args: 0.0)
+    return module
+
+
+def test_auto_never_picks_an_inexact_method_for_float64(fake_fast):
+    g = _geometry()
+    assert select.choose_method("forward", (1, 8, 16, 16), (8, 8, 3, 3), g, 1, np.float32) == "fakefast"
+    for kernel in [(3, 3), (5, 5)]:
+        g = _geometry(kernel=kernel, padding=kernel[0] // 2)
+        choice = select.choose_method("forward", (1, 8, 16, 16), (8, 8, *kernel), g, 1, np.float64)
+        assert choice != "fakefast"
+        if choice not in select.EXACT:                    # a real fast module vouching for float64 accuracy
+            assert getattr(algorithms, choice).eligible((1, 8, 16, 16), (8, 8, *kernel), g, 1, np.float64)
+
+
+def test_auto_never_picks_a_method_that_cannot_vouch_for_its_accuracy(monkeypatch):
+    monkeypatch.setitem(FORWARD, "unvetted", lambda x, w, geometry, groups: direct.conv_forward(x, w, geometry, groups))
+    g = _geometry()
+    assert "unvetted" not in select.candidates("forward", (1, 8, 16, 16), (8, 8, 3, 3), g, 1, np.float32)
+    x = np.ones((1, 8, 16, 16), np.float32)
+    assert cw.conv2d(x, np.ones((8, 8, 3, 3), np.float32), padding=1, method="unvetted").shape == (1, 8, 16, 16)
+
+
+@pytest.mark.parametrize("stride, dilation", [(2, 1), (1, 2), ((1, 2), 1), (1, (2, 1))])
+def test_auto_never_picks_winograd_strided_or_dilated(eager_winograd, stride, dilation):
+    g = _geometry(stride=stride, dilation=dilation, padding=2)
+    assert select.choose_method("forward", (1, 8, 16, 16), (8, 8, 3, 3), g, 1, np.float32) != "winograd"
+    reason = select.why_ineligible("winograd", "forward", (1, 8, 16, 16), (8, 8, 3, 3), g, 1, np.float32)
+    assert "stride" in reason and "dilation" in reason
+    assert select.choose_method("forward", (1, 8, 16, 16), (8, 8, 3, 3), _geometry(), 1, np.float32) == "winograd"
+
+
+def test_explicit_strided_winograd_is_a_value_error(eager_winograd):
+    x = np.ones((1, 2, 8, 8), np.float32)
+    w = np.ones((2, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d: method='winograd' cannot run this problem: .*stride"):
+        cw.conv2d(x, w, stride=2, method="winograd")
+
+
+@pytest.mark.skipif("winograd" not in FORWARD, reason="winograd not registered")
+@pytest.mark.parametrize("kwargs", [dict(stride=2), dict(dilation=2)])
+def test_real_winograd_refuses_strided_or_dilated(kwargs):
+    with pytest.raises(ValueError, match=r"conv2d: method='winograd'"):
+        cw.conv2d(np.ones((1, 2, 9, 9), np.float32), np.ones((2, 2, 3, 3), np.float32), method="winograd", **kwargs)
+
+
+@pytest.mark.parametrize("method, kwargs, weight, words", [
+    ("pointwise", {}, (4, 4, 3, 3), ["1x1", "kernel_size=(3, 3)"]),
+    ("depthwise", {}, (4, 4, 3, 3), ["groups", "in_channels"]),
+    ("depthwise", {"groups": 2}, (4, 2, 3, 3), ["groups=2", "4 input channels"]),
+])
+def test_explicit_ineligible_exact_method_names_function_method_and_reason(method, kwargs, weight, words):
+    x = np.ones((1, 4, 8, 8))
+    with pytest.raises(ValueError) as error:
+        cw.conv2d(x, np.ones(weight), method=method, **kwargs)
+    message = str(error.value)
+    assert message.startswith("conv2d: ") and repr(method) in message
+    for word in words:
+        assert word in message
+
+
+def test_unknown_and_non_string_methods():
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d: method must be one of .*'measure'.*got method='magic'"):
+        cw.conv2d(x, w, method="magic")
+    with pytest.raises(TypeError, match="conv2d: method must be a string"):
+        cw.conv2d(x, w, method=3)
+
+
+PROBLEMS = [  # (x_shape, w_shape, stride, padding, dilation, groups)
+    ((1, 16, 20, 20), (16, 16, 3, 3), 1, 1, 1, 1), ((1, 16, 20, 20), (16, 16, 3, 3), 2, 1, 1, 1),
+    ((1, 16, 20, 20), (16, 16, 3, 3), 1, 2, 2, 1), ((2, 16, 20, 20), (32, 1, 3, 3), 1, 1, 1, 16),
+    ((1, 16, 20, 20), (8, 16, 1, 1), 1, 0, 1, 1), ((1, 16, 20, 20), (8, 4, 1, 1), 2, 0, 1, 4),
+    ((1, 2, 40, 40), (2, 2, 11, 11), 1, 5, 1, 1), ((1, 8, 100), (8, 8, 31), 1, 15, 1, 1),
+    ((1, 4, 6, 8, 8), (4, 4, 3, 3, 3), 1, 1, 1, 1), ((1, 16, 12, 12), (16, 4, 3, 3), 1, 1, 1, 4),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"x{p[0]}w{p[1]}s{p[2]}d{p[4]}g{p[5]}")
+def test_auto_only_chooses_eligible_methods_for_every_kind(problem, dtype):
+    xs, ws, stride, padding, dilation, groups = problem
+    geometry = arithmetic.conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    for kind, x_shape, geo in [("forward", xs, geometry), ("weight_grad", xs, geometry),
+                               ("transpose", (xs[0], ws[0], *geometry.output_size), _input_gradient_geometry(geometry))]:
+        choice = select.choose_method(kind, x_shape, ws, geo, groups, dtype)
+        assert select.why_ineligible(choice, kind, x_shape, ws, geo, groups, dtype) is None, (kind, choice)
+        if dtype == np.float64:
+            assert choice in select.EXACT or select.why_ineligible(choice, kind, x_shape, ws, geo, groups, dtype) is None
+        if geometry.stride != (1,) * geometry.ndim or geometry.dilation != (1,) * geometry.ndim:
+            assert choice != "winograd"
+        if choice != "direct":
+            assert choice in select.candidates(kind, x_shape, ws, geo, groups, dtype)
+
+
+def test_cost_model_prefers_the_specialised_kernels():
+    g = _geometry()
+    assert select.choose_method("forward", (1, 64, 16, 16), (64, 1, 3, 3), g, 64, np.float32) == "depthwise"
+    g1 = _geometry(kernel=(1, 1), padding=0)
+    assert select.choose_method("forward", (1, 64, 16, 16), (32, 64, 1, 1), g1, 1, np.float32) == "pointwise"
+    for name in select.candidates("forward", (1, 64, 16, 16), (64, 64, 3, 3), g, 1, np.float32):
+        assert select.predict(name, "forward", (1, 64, 16, 16), (64, 64, 3, 3), g, 1, np.float32) > 0
+
+
+# --------------------------------------------------------------------------- measured mode
+
+
+def test_measure_returns_times_and_caches_the_choice(monkeypatch):
+    select.clear_cache()
+    g = _geometry(kernel=(1, 1), padding=0)
+    shapes = ((1, 8, 16, 16), (8, 8, 1, 1), g, 1, np.float32)
+    choice, times = select.choose_method("forward", *shapes, measure=True)
+    assert choice in times and set(times) == set(select.candidates("forward", *shapes))
+    assert all(t > 0 for t in times.values())
+    assert times[choice] == min(times.values())
+    calls = []
+    monkeypatch.setitem(FORWARD, choice, lambda *args: calls.append(args))
+    assert select.choose_method("forward", *shapes, measure=True) == (choice, times)   # cached: nothing re-run
+    assert calls == []
+    select.clear_cache()
+
+
+def test_measure_mode_and_benchmark_mode_give_correct_results(rng):
+    x = rng.standard_normal((1, 4, 9, 9))
+    w = rng.standard_normal((4, 1, 3, 3))
+    expected = cw.conv2d(x, w, padding=1, groups=4, method="direct")
+    assert rel_error(cw.conv2d(x, w, padding=1, groups=4, method="measure"), expected) <= 1e-12
+    previous = select.benchmark_mode(True)
+    try:
+        assert select.benchmark_mode() is True
+        assert rel_error(cw.conv2d(x, w, padding=1, groups=4), expected) <= 1e-12
+    finally:
+        select.benchmark_mode(previous)
+    with pytest.raises(TypeError, match="benchmark_mode"):
+        select.benchmark_mode("yes")
+    select.clear_cache()
+
+
+def test_measure_never_times_an_ineligible_method(eager_winograd):
+    select.clear_cache()
+    g = _geometry(stride=2)
+    choice, times = select.choose_method("forward", (1, 4, 16, 16), (4, 4, 3, 3), g, 1, np.float32, measure=True)
+    assert "winograd" not in times and choice != "winograd"
+    select.clear_cache()
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def test_threads_setting_reaches_blas():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with cw.config(threads=1):
+        assert all(info["num_threads"] == 1 for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas")
