@@ -24,8 +24,12 @@ import os
 import platform
 import statistics
 import time
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 import numpy as np
 
