@@ -110,10 +110,10 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(viz_sweep.values_for("kernel_size", quick=True)), desc="  sweeping kernel_size",
+        bar = tqdm(total=len(viz_sweep.values_for("kernel_size")), desc="  sweeping kernel_size",
                    unit="config", leave=False)
     try:
-        rows = viz_sweep.sweep("kernel_size", quick=True, use_torch=False, repeats=5, clock="cpu",
+        rows = viz_sweep.sweep("kernel_size", use_torch=False, repeats=5, clock="cpu",
                                progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
@@ -126,6 +126,7 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
         echo(f"  kernel {row['value']}x{row['value']}: {row['params']:>5,} parameters, {row['macs']:>7,} MACs, "
              f"{row['convwise_ms']:.3f} ms (CPU)")
     echo("  Parameters grow with the kernel area (C_out*C_in*k*k + C_out); stride, padding and dilation add none.\n"
+         "  Time need not follow MACs: method='auto' switches algorithm per shape (FFT for large kernels).\n"
          "  `convwise sweep all` draws every hyperparameter, with torch timed beside convwise.")
 
     header(6, "A whole network")
