@@ -410,3 +410,59 @@ def test_errors(call, kind, words):
     message = str(info.value)
     for word in words:
         assert word in message, (word, message)
+
+
+# --------------------------------------------------------------------------- fast paths (phase layout, chunks, threads)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Force many plane chunks and the worker-thread path on small inputs."""
+    from convwise.functional import pooling
+    import convwise
+    monkeypatch.setattr(pooling, "_CHUNK_BYTES", 1)          # one plane per chunk
+    monkeypatch.setattr(pooling, "_THREAD_MIN_BYTES", 0)
+    with convwise.config(threads=3):
+        yield
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chunked_threaded_paths_match_torch(small_chunks, dtype):
+    rng = np.random.default_rng(11)
+    x = _data(rng, (3, 5, 23, 18), dtype, ties=True)
+    x[1, 2, 4, 7] = np.nan                 # NaN in one plane only: that chunk takes the exact step
+    x[2, 0, 10:12, 3] = np.nan
+    x[0, 4, 5, :] = -np.inf
+    for kwargs in ({"kernel_size": 3, "stride": 2, "padding": 1},
+                   {"kernel_size": (3, 2), "stride": (1, 3), "padding": (1, 0), "dilation": (2, 1), "ceil_mode": True},
+                   {"kernel_size": 2}):
+        y_ref, i_ref = T_MAX[2](to_torch(x), return_indices=True, **kwargs)
+        y, i = cf.max_pool2d(x, return_indices=True, **kwargs)
+        assert np.array_equal(y, y_ref.numpy(), equal_nan=True) and np.array_equal(i, i_ref.numpy())
+        assert np.array_equal(cf.max_pool2d(x, **kwargs), y, equal_nan=True)
+    check_avg_pool(_data(rng, (3, 5, 23, 18), dtype), 2, kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                   count_include_pad=False)
+    check_max_pool(_data(rng, (2, 3, 9, 8, 7), dtype, ties=True), 3, kernel_size=2, stride=(1, 2, 3), padding=1,
+                   dilation=(1, 2, 1), ceil_mode=True)
+
+
+def test_signed_zero_ties_keep_torch_value():
+    x = np.zeros((2, 3, 8, 9), dtype=np.float32)
+    rng = np.random.default_rng(5)
+    x[rng.random(x.shape) < 0.5] = -0.0
+    for kwargs in ({"kernel_size": 3, "stride": 2, "padding": 1}, {"kernel_size": 2, "stride": 1}):
+        y_ref, i_ref = F.max_pool2d(torch.from_numpy(x), return_indices=True, **kwargs)
+        y, i = cf.max_pool2d(x, return_indices=True, **kwargs)
+        assert np.array_equal(i, i_ref.numpy())
+        assert np.array_equal(np.signbit(y), np.signbit(y_ref.numpy()))
+        assert np.array_equal(np.signbit(cf.max_pool2d(x, **kwargs)),
+                              np.signbit(F.max_pool2d(torch.from_numpy(x), **kwargs).numpy()))
+
+
+def test_many_taps_use_wider_tap_numbers():
+    rng = np.random.default_rng(2)
+    x = _data(rng, (2, 2, 15, 14), np.float32, ties=True)      # 12 x 12 = 144 taps: past int8
+    x[0, 1, 3, 3] = np.nan
+    y_ref, i_ref = F.max_pool2d(torch.from_numpy(x), 12, stride=1, padding=6, return_indices=True)
+    y, i = cf.max_pool2d(x, 12, stride=1, padding=6, return_indices=True)
+    assert np.array_equal(y, y_ref.numpy(), equal_nan=True) and np.array_equal(i, i_ref.numpy())

@@ -1,10 +1,10 @@
 """Max, average and adaptive pooling with torch.nn.functional's names and semantics.
 
-Pooling is the convolution's windowing followed by a different reduction: the windows
-come from the same strided view (:func:`convwise.algorithms.gemm.windows`) over the
-padded input, and the loops below run over kernel taps (or adaptive bins), never over
-output positions. Scratch memory is one padded copy of the input plus a few
-output-sized arrays.
+Pooling is the convolution's windowing followed by a different reduction over the
+padded input; the loops below run over kernel taps (or adaptive bins), never over
+output positions. Max and average pooling run over chunks of planes small enough to stay
+in cache (on worker threads for large inputs); each chunk is rearranged into stride
+phases so that every tap is one long contiguous ufunc operand (:class:`_Layout`).
 
 Max pooling follows PyTorch's scan exactly: taps are visited in row-major order and a
 tap replaces the running maximum when it is strictly greater *or NaN*, so ties go to the
@@ -20,12 +20,13 @@ those cells count for neither divisor.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import arithmetic
+from .._config import get_config
 from ..algorithms.direct import tap_window
-from ..algorithms.gemm import windows
 from ._args import as_float_array, check_spatial_nonempty, from_batched, to_batched
 
 __all__ = [
@@ -113,29 +114,203 @@ def _scatter(grad: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]
     per_plane = math.prod(indices.shape[2:])
     idx = indices.reshape(n * c, per_plane).astype(np.int64)
     flat = idx + (np.arange(n * c, dtype=np.int64) * plane)[:, None]
-    valid = (idx >= 0) & (idx < plane)          # torch may report an out-of-plane index for an all-padding window
-    total = np.bincount(flat[valid], weights=grad.reshape(n * c, per_plane)[valid], minlength=n * c * plane)
+    weights = grad.reshape(n * c, per_plane)
+    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        valid = (idx >= 0) & (idx < plane)      # torch may report an out-of-plane index for an all-padding window
+        flat, weights = flat[valid], weights[valid]
+    total = np.bincount(flat.reshape(-1), weights=weights.reshape(-1), minlength=n * c * plane)
     return total.astype(grad.dtype).reshape(input_shape)
+
+
+# --------------------------------------------------------------------------- phase layout (fast paths)
+
+# Scratch per chunk of planes: small enough to stay in a core's cache.
+_CHUNK_BYTES = 1 << 19
+# Inputs at least this large are split over ``get_config().threads`` worker threads.
+_THREAD_MIN_BYTES = 8 << 20
+
+
+class _Layout:
+    """The padded input split into stride phases, so every kernel tap is one contiguous slice.
+
+    Along a dimension with stride ``s``, padded coordinate ``u`` lives in phase ``u % s``
+    at position ``u // s``. Tap ``t`` of output ``j`` reads ``u = j*s + t*d``: phase
+    ``(t*d) % s``, position ``j + (t*d) // s``. Every phase array is laid out with the
+    same shape ``qshape`` (padding cells hold ``fill``), and the running result uses
+    that shape's strides with only the output's extent in the first dimension, so tap
+    ``t`` of *all* outputs is the flat slice ``[offset_t, offset_t + length)`` of its
+    phase: one long contiguous operand for every ufunc call. Columns past the output
+    (and rows, in 3D) are scratch and cropped at the end.
+    """
+
+    def __init__(self, geometry: arithmetic.PoolGeometry):
+        self.geometry = geometry
+        dims = list(zip(geometry.input_size, geometry.output_size, geometry.kernel_size, geometry.stride,
+                        geometry.dilation, (lo for lo, _ in geometry.padding)))
+        shift = [max(t * d // s for t in range(k)) for _i, _o, k, s, d, _lo in dims]
+        qshape = [o + a for (_i, o, *_rest), a in zip(dims, shift)]
+        qshape[0] += 1                  # room for the last output's reads past its row end
+        self.qshape = tuple(qshape)
+        self.qsize = math.prod(qshape)
+        self.out_shape = (geometry.output_size[0],) + self.qshape[1:]
+        self.length = math.prod(self.out_shape)
+        qstrides = [math.prod(qshape[axis + 1:]) for axis in range(len(qshape))]
+        phases = {}
+        self.taps = []                  # (phase slot, flat offset) in torch's row-major scan order
+        for tap in np.ndindex(*geometry.kernel_size):
+            phase = tuple(t * d % s for t, (_i, _o, _k, s, d, _lo) in zip(tap, dims))
+            offset = sum(t * d // s * q for t, (_i, _o, _k, s, d, _lo), q in zip(tap, dims, qstrides))
+            self.taps.append((phases.setdefault(phase, len(phases)), offset))
+        # per phase and dimension: (q_start, q_stop, x_start) with q <-> x = x_start + (q - q_start) * s
+        self.copies = []
+        for phase in phases:
+            plan = []
+            for r, (i, _o, _k, s, _d, lo), q in zip(phase, dims, qshape):
+                q0 = max(0, -((r - lo) // s))
+                q1 = min(q, -(-(i + lo - r) // s))
+                plan.append((q0, max(q0, q1), q0 * s + r - lo))
+            self.copies.append(plan)
+
+    def phases(self, x: np.ndarray, fill: float) -> np.ndarray:
+        """``(phases, planes, qsize)`` scratch for ``x`` of shape ``(planes, *input_size)``."""
+        planes = x.shape[0]
+        q = np.empty((len(self.copies), planes) + self.qshape, dtype=x.dtype)
+        for slot, plan in enumerate(self.copies):
+            target = q[slot]
+            for axis, (q0, q1, _x0) in enumerate(plan):   # padding slabs around the copied box
+                lead = (slice(None),) * (axis + 1)
+                if q0:
+                    target[lead + (slice(0, q0),)] = fill
+                if q1 < self.qshape[axis]:
+                    target[lead + (slice(q1, None),)] = fill
+            if all(q1 > q0 for q0, q1, _x0 in plan):
+                box = tuple(slice(q0, q1) for q0, q1, _x0 in plan)
+                src = tuple(slice(x0, x0 + (q1 - q0 - 1) * s + 1, s)
+                            for (q0, q1, x0), s in zip(plan, self.geometry.stride))
+                np.copyto(target[(slice(None),) + box], x[(slice(None),) + src])
+        return q.reshape(len(self.copies), planes * self.qsize)
+
+    def span(self, planes: int) -> int:
+        """Flat extent of the running result for ``planes`` consecutive planes (each ``qsize`` apart)."""
+        return (planes - 1) * self.qsize + self.length if planes else 0
+
+    def crop(self, flat: np.ndarray, planes: int) -> np.ndarray:
+        """The outputs proper of a flat ``planes * qsize`` result in this layout."""
+        view = flat.reshape((planes, self.qsize))[:, :self.length].reshape((planes,) + self.out_shape)
+        return view[(slice(None),) + tuple(slice(0, o) for o in self.geometry.output_size)]
+
+
+def _chunked(work, planes: int, bytes_per_plane: int) -> None:
+    """Call ``work(slice)`` over chunks of planes, on worker threads for large inputs."""
+    step = max(1, min(planes, _CHUNK_BYTES // max(bytes_per_plane, 1)))
+    chunks = [slice(i, min(i + step, planes)) for i in range(0, planes, step)]
+    threads = min(get_config().threads, len(chunks))
+    if threads > 1 and planes * bytes_per_plane >= _THREAD_MIN_BYTES:
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(work, chunks):    # re-raises a worker's exception
+                pass
+    else:
+        for chunk in chunks:
+            work(chunk)
 
 
 # --------------------------------------------------------------------------- max pooling
 
 
-def _max_pool(x: np.ndarray, geometry: arithmetic.PoolGeometry) -> tuple[np.ndarray, np.ndarray]:
+def _first_taps(geometry: arithmetic.PoolGeometry) -> np.ndarray:
+    """torch's starting tap per output: the first at or after input coordinate 0 in every dimension,
+    as a row-major tap number broadcast over the output grid."""
+    d = geometry.ndim
+    number = np.zeros((1,) * d, dtype=np.int64)
+    for axis, (o, k, s, dil, (lo, _)) in enumerate(zip(geometry.output_size, geometry.kernel_size, geometry.stride,
+                                                      geometry.dilation, geometry.padding)):
+        start = np.arange(o, dtype=np.int64) * s - lo
+        first = np.where(start < 0, -(start // dil), 0)
+        number = number * k + first.reshape((1,) * axis + (-1,) + (1,) * (d - axis - 1))
+    return number
+
+
+def _max_pool_fast(x: np.ndarray, geometry: arithmetic.PoolGeometry, with_indices: bool):
+    """Max pooling over chunks of planes in the phase layout (see :class:`_Layout`).
+
+    torch's scan (row-major taps, replace when strictly greater or NaN) with branch-free
+    ufuncs: per tap ``greater`` gives the update mask, ``maximum`` the running value
+    (ties keep the running, earlier value, so signed zeros match torch too) and the
+    winning tap number is the largest flagged one (updates come in increasing tap
+    order). Tap numbers become flat input indices once per chunk. A chunk holding NaN
+    (``dot(x, x)`` is NaN exactly when some element is) takes the exact step instead:
+    ``| isnan`` in the mask and masked copies of the value. Without indices the value is
+    a plain ``maximum`` fold, which propagates NaN by itself.
+    """
     n, c = x.shape[:2]
-    out = (n, c, *geometry.output_size)
-    view = windows(_padded(x, geometry, -np.inf), geometry, lead=2)          # (n, c, *out, *kernel)
-    starts = [np.arange(o, dtype=np.int64) * s - lo
-              for o, s, (lo, _) in zip(geometry.output_size, geometry.stride, geometry.padding)]
-    # torch's starting index: the first tap at or after coordinate 0 in every dimension
-    first = [np.where(st < 0, st + -(st // d) * d, st) for st, d in zip(starts, geometry.dilation)]
-    best = np.full(out, -np.inf, dtype=x.dtype)
-    index = np.broadcast_to(_flat(first, geometry.input_size), out).copy()
+    planes = n * c
+    layout = _Layout(geometry)
+    xs = x.reshape((planes,) + geometry.input_size)
+    y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
+    ntaps = len(layout.taps)
+    tap_type = np.int8 if ntaps <= 127 else np.int16 if ntaps <= 32767 else np.int32
+    if with_indices:
+        index = np.empty((planes,) + geometry.output_size, dtype=np.int64)
+        init = np.zeros(layout.out_shape, dtype=tap_type)
+        init[tuple(slice(0, o) for o in geometry.output_size)] = _first_taps(geometry)
+        init = init.reshape(-1)                 # torch's starting tap; every later winner has a larger number
+        plane_strides = [math.prod(geometry.input_size[axis + 1:]) for axis in range(geometry.ndim)]
+        lut = np.array([sum(t * d * q for t, d, q in zip(tap, geometry.dilation, plane_strides))
+                        for tap in np.ndindex(*geometry.kernel_size)], dtype=np.int64)
+        starts = [np.arange(o, dtype=np.int64) * s - lo
+                  for o, s, (lo, _) in zip(geometry.output_size, geometry.stride, geometry.padding)]
+        base = _flat(starts, geometry.input_size)
+    length = layout.length
+
+    def work(chunk: slice) -> None:
+        xc = xs[chunk]
+        p = xc.shape[0]
+        q = layout.phases(xc, -np.inf)
+        span = layout.span(p)
+        best = np.empty(p * layout.qsize, dtype=x.dtype)
+        run = best[:span]
+        slot, offset = layout.taps[0]
+        if not with_indices:
+            np.copyto(run, q[slot, offset:offset + span])
+            for slot, offset in layout.taps[1:]:
+                np.maximum(q[slot, offset:offset + span], run, out=run)
+            y[chunk] = layout.crop(best, p)
+            return
+        flat = xc.reshape(-1)
+        exact = bool(np.isnan(np.dot(flat, flat))) if flat.size else False
+        taps = np.empty(p * layout.qsize, dtype=tap_type)
+        taps.reshape(p, -1)[:, :layout.length] = init
+        won = taps[:span]
+        run.fill(-np.inf)
+        update = np.empty(span, dtype=bool)
+        number_if = np.empty(span, dtype=tap_type)
+        nan = np.empty(span, dtype=bool) if exact else None
+        for number, (slot, offset) in enumerate(layout.taps):
+            value = q[slot, offset:offset + span]
+            np.greater(value, run, out=update)
+            if exact:                                   # torch: NaN always replaces the running maximum
+                np.logical_or(update, np.isnan(value, out=nan), out=update)
+                np.copyto(run, value, where=update)
+            else:                                       # branch-free; ties keep the earlier (running) value
+                np.maximum(value, run, out=run)
+            # updates come in increasing tap order, so the last one is the largest flagged number
+            np.multiply(update, tap_type(number), out=number_if)
+            np.maximum(won, number_if, out=won)
+        y[chunk] = layout.crop(best, p)
+        np.add(base, np.take(lut, layout.crop(taps, p)), out=index[chunk])
+
     with np.errstate(**_quiet):
-        for tap in np.ndindex(*geometry.kernel_size):
-            coords = [st + t * d for st, t, d in zip(starts, tap, geometry.dilation)]
-            _keep_max(best, index, view[(Ellipsis,) + tap], _flat(coords, geometry.input_size))
-    return best, index
+        _chunked(work, planes, _bytes_per_plane(layout, x.dtype, with_indices))
+    y = y.reshape((n, c) + geometry.output_size)
+    return y, (index.reshape(y.shape) if with_indices else None)
+
+
+def _bytes_per_plane(layout: _Layout, dtype, with_indices: bool) -> int:
+    item = np.dtype(dtype).itemsize
+    scratch = len(layout.copies) * layout.qsize * item + layout.length * item
+    if with_indices:
+        scratch += layout.length * 3
+    return scratch + math.prod(layout.geometry.input_size) * item
 
 
 def max_pool_nd(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
@@ -143,7 +318,7 @@ def max_pool_nd(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
     """N-dimensional max pooling; ``max_pool1d``/``2d``/``3d`` fix ``spatial``."""
     x, unbatched = _input(input, spatial, fn)
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
-    y, indices = _max_pool(x, geometry)
+    y, indices = _max_pool_fast(x, geometry, bool(return_indices))
     y = from_batched(y, unbatched)
     return (y, from_batched(indices, unbatched)) if return_indices else y
 
@@ -285,13 +460,29 @@ def avg_pool_nd(input, kernel_size, stride=None, padding=0, ceil_mode=False, cou
     x, unbatched = _input(input, spatial, fn)
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
-    view = windows(_padded(x, geometry, 0.0), geometry, lead=2)
-    total = np.zeros(x.shape[:2] + geometry.output_size, dtype=x.dtype)
+    n, c = x.shape[:2]
+    planes = n * c
+    layout = _Layout(geometry)
+    xs = x.reshape((planes,) + geometry.input_size)
+    y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
+    divisor = np.where(divisor == 0, 1, divisor)      # an empty window sums to 0 and stays 0
+
+    def work(chunk: slice) -> None:
+        xc = xs[chunk]
+        p = xc.shape[0]
+        q = layout.phases(xc, 0.0)
+        span = layout.span(p)
+        total = np.empty(p * layout.qsize, dtype=x.dtype)
+        run = total[:span]
+        slot, offset = layout.taps[0]
+        np.copyto(run, q[slot, offset:offset + span])
+        for slot, offset in layout.taps[1:]:
+            np.add(run, q[slot, offset:offset + span], out=run)
+        np.divide(layout.crop(total, p), divisor, out=y[chunk])
+
     with np.errstate(**_quiet):
-        for tap in np.ndindex(*geometry.kernel_size):
-            total += view[(Ellipsis,) + tap]
-        y = np.divide(total, divisor, out=np.zeros_like(total), where=divisor != 0)
-    return from_batched(y, unbatched)
+        _chunked(work, planes, _bytes_per_plane(layout, x.dtype, False))
+    return from_batched(y.reshape((n, c) + geometry.output_size), unbatched)
 
 
 def avg_pool_nd_backward(grad_output, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
