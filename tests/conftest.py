@@ -29,6 +29,29 @@ def to_torch(array):
     return torch.from_numpy(np.asarray(array, dtype=np.float64).copy())
 
 
+def numeric_gradient(loss, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``loss()`` with respect to every entry of ``array``.
+
+    ``array`` is perturbed in place (and restored), so ``loss`` must read it; float64 only.
+    """
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + eps
+        plus = loss()
+        array[index] = saved - eps
+        minus = loss()
+        array[index] = saved
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def numeric_vjp(f, x: np.ndarray, cotangent: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Finite-difference vector-Jacobian product: d sum(f(x) * cotangent) / dx."""
+    x = np.array(x, dtype=np.float64)
+    return numeric_gradient(lambda: float(np.sum(f(x) * cotangent)), x, eps)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

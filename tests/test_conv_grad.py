@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import convwise as cw
 from convwise.functional import conv_nd_backward, conv_transpose_nd_backward
-from conftest import TOLERANCE, rel_error, to_torch
+from conftest import TOLERANCE, numeric_gradient, rel_error, to_torch
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -89,20 +89,6 @@ def test_conv_backward_hypothesis(nd, groups, stride, padding, dilation, kernel,
     _check(ours, (gx, gw, gb), np.float64)
 
 
-def _numeric_gradient(f, array, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of array (in place)."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        plus = f()
-        array[index] = saved - eps
-        minus = f()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("config", [(1, 0, 1, 1), (2, 1, 2, 2), (1, "same", 1, 1)], ids=str)
 def test_gradients_match_finite_differences(transposed, config, rng):
@@ -122,7 +108,7 @@ def test_gradients_match_finite_differences(transposed, config, rng):
     else:
         ours = conv_nd_backward(r, x, w, stride, padding, dilation, groups, spatial=2)
     for got, array in zip(ours, (x, w, b)):
-        assert rel_error(got, _numeric_gradient(loss, array)) <= 1e-7
+        assert rel_error(got, numeric_gradient(loss, array)) <= 1e-7
 
 
 def test_uncovered_input_cells_get_zero_gradient():

@@ -8,7 +8,7 @@ import torch
 
 from convwise import nn
 
-from conftest import rel_error
+from conftest import numeric_gradient, rel_error
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 SIZES = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}
@@ -160,20 +160,6 @@ def test_losses_against_torch(reduction, rng):
 
 
 # ------------------------------------------------------------------ finite differences (no torch)
-
-
-def numeric_gradient(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def fd_check(model, criterion, x, target, tol=1e-6):

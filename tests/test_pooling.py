@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import convwise.functional as cf
 from convwise.functional.pooling import avg_pool_nd
-from conftest import TOLERANCE, rel_error, to_torch
+from conftest import TOLERANCE, numeric_vjp, rel_error, to_torch
 
 DTYPES = (np.float32, np.float64)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
@@ -316,16 +316,6 @@ def test_nan_reports_last_nan_and_all_minus_inf_first_cell():
 # --------------------------------------------------------------------------- finite differences
 
 
-def _numeric_grad(f, x, g, step=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        plus, minus = x.copy(), x.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (np.sum(f(plus) * g) - np.sum(f(minus) * g)) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize("spatial", [1, 2])
 def test_finite_differences(spatial):
     rng = np.random.default_rng(7)
@@ -350,7 +340,7 @@ def test_finite_differences(spatial):
     ]
     for forward, backward in cases:
         g = rng.standard_normal(forward(x).shape)
-        assert np.abs(backward(g) - _numeric_grad(forward, x, g)).max() < 1e-7
+        assert np.abs(backward(g) - numeric_vjp(forward, x, g)).max() < 1e-7
 
 
 # --------------------------------------------------------------------------- errors
