@@ -219,6 +219,8 @@ def test_zero_size_batch():
     assert y.shape == (0, 4, 6, 6)
     t = cw.conv_transpose2d(np.zeros((0, 3, 4, 4)), np.ones((3, 2, 3, 3)), stride=2)
     assert t.shape == tuple(F.conv_transpose2d(torch.zeros(0, 3, 4, 4), torch.ones(3, 2, 3, 3), stride=2).shape)
+    with pytest.raises(ValueError, match="method='magic'"):  # nothing to compute, but still checked
+        cw.conv2d(np.zeros((0, 3, 8, 8)), np.ones((4, 3, 3, 3)), method="magic")
 
 
 def test_accepts_array_likes():

@@ -28,6 +28,12 @@ def _prepare(input, weight, bias, groups, spatial: int, fn: str):
     return x, w, unbatched, groups
 
 
+def resolve(method, kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, fn: str):
+    """``select.resolve`` on a non-empty batch: an empty batch runs nothing but the method is still checked."""
+    shape = (max(x_shape[0], 1), *x_shape[1:])
+    return select.resolve(method, kind, shape, w_shape, geometry, groups, dtype, fn=fn)
+
+
 def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, spatial: int,
             method: str = "auto", fn: str = "conv"):
     """N-dimensional cross-correlation; ``conv1d``/``conv2d``/``conv3d`` fix ``spatial``."""
@@ -42,7 +48,7 @@ def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                          f"expects in_channels={w.shape[1] * groups}")
     b = check_bias(bias, x, c_out, fn=fn)
     geometry = arithmetic.conv_geometry(x.shape[2:], w.shape[2:], stride, padding, dilation, fn=fn)
-    run = select.resolve(method, "forward", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
+    run = resolve(method, "forward", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
     if x.shape[0] == 0:
         y = np.zeros((0, c_out, *geometry.output_size), dtype=x.dtype)
     else:
@@ -64,7 +70,7 @@ def conv_transpose_nd(input, weight, bias=None, stride=1, padding=0, output_padd
     b = check_bias(bias, x, c_out, fn=fn)
     geometry = arithmetic.conv_transpose_geometry(x.shape[2:], w.shape[2:], stride, padding, output_padding,
                                                   dilation, fn=fn)
-    run = select.resolve(method, "transpose", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
+    run = resolve(method, "transpose", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
     if x.shape[0] == 0:
         y = np.zeros((0, c_out, *geometry.output_size), dtype=x.dtype)
     else:

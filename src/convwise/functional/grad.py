@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import arithmetic
-from ..algorithms import select
 from ._args import as_float_array, check_same_dtype, from_batched, to_batched
-from .conv import _prepare
+from .conv import _prepare, resolve
 
 __all__ = ["conv_nd_backward", "conv_transpose_nd_backward"]
 
@@ -82,11 +81,11 @@ def conv_nd_backward(grad_output, input, weight, stride=1, padding=0, dilation=1
             grad_input = np.zeros_like(x)
         else:
             back = _input_gradient_geometry(geometry)
-            run = select.resolve(method, "transpose", dy.shape, w.shape, back, groups, x.dtype, fn=fn)
+            run = resolve(method, "transpose", dy.shape, w.shape, back, groups, x.dtype, fn=fn)
             grad_input = run(dy, w, back, groups)
         grad_input = from_batched(grad_input, unbatched)
     if needs[1]:
-        run = select.resolve(method, "weight_grad", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
+        run = resolve(method, "weight_grad", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
         grad_weight = run(x, dy, geometry, groups) if x.shape[0] else np.zeros_like(w)
     if needs[2]:
         grad_bias = dy.sum(axis=(0, *range(2, dy.ndim)))
@@ -113,10 +112,10 @@ def conv_transpose_nd_backward(grad_output, input, weight, stride=1, padding=0, 
     w = np.ascontiguousarray(w)
     grad_input = grad_weight = grad_bias = None
     if needs[0]:
-        run = select.resolve(method, "forward", dy.shape, w.shape, forward, groups, x.dtype, fn=fn)
+        run = resolve(method, "forward", dy.shape, w.shape, forward, groups, x.dtype, fn=fn)
         grad_input = from_batched(run(dy, w, forward, groups) if x.shape[0] else np.zeros_like(x), unbatched)
     if needs[1]:
-        run = select.resolve(method, "weight_grad", dy.shape, w.shape, forward, groups, x.dtype, fn=fn)
+        run = resolve(method, "weight_grad", dy.shape, w.shape, forward, groups, x.dtype, fn=fn)
         grad_weight = run(dy, x, forward, groups) if x.shape[0] else np.zeros_like(w)
     if needs[2]:
         grad_bias = dy.sum(axis=(0, *range(2, dy.ndim)))
