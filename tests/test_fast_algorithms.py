@@ -85,11 +85,43 @@ def test_winograd_float32_accuracy_many_channels(rng):
     w = rng.standard_normal((4, c, 3, 3)) * np.exp(rng.uniform(-3, 3, (4, c, 3, 3)))
     x, w = x.astype(np.float32), w.astype(np.float32)
     geometry = conv_geometry((8, 8), 3, 1, 1)
-    assert winograd.tile_size(x.shape, w.shape, geometry, 1, np.float32) == 4
-    error = rel_error(winograd.forward(x, w, geometry, 1), torch_conv(x, w, geometry, 1))
+    error = rel_error(winograd.forward(x, w, geometry, 1, tile=4), torch_conv(x, w, geometry, 1))
     assert error <= TOLERANCE[np.float32][1] / 4
     wider = (1, 2 * c, 8, 8)
     assert winograd.tile_size(wider, (4, 2 * c, 3, 3), geometry, 1, np.float32) == 2
+
+
+def test_winograd_tile_choice_follows_cost():
+    """Within the accuracy limit the tile with the lower modelled cost is used: F(4x4) on a
+    large image with few channels, F(2x2) where the filter transform dominates."""
+    big = conv_geometry((56, 56), 3, 1, 1)
+    assert winograd.tile_size((8, 64, 56, 56), (64, 64, 3, 3), big, 1, np.float32) == 4
+    small = conv_geometry((8, 8), 3, 1, 1)
+    assert winograd.tile_size((1, 512, 8, 8), (512, 512, 3, 3), small, 1, np.float32) == 2
+    assert winograd.tile_size((1, 4, 3, 3), (4, 4, 3, 3), conv_geometry((3, 3), 3, 1, 1), 1, np.float64) == 2
+    for shapes in (((8, 64, 56, 56), (64, 64, 3, 3), big), ((1, 512, 8, 8), (512, 512, 3, 3), small)):
+        m = winograd.tile_size(*shapes[:3], 1, np.float32)
+        assert winograd.cost(*shapes, 1) == min(winograd._tile_cost(*shapes, 1, t) for t in (2, 4))
+        assert m in (2, 4)
+
+
+@pytest.mark.parametrize("name", ["winograd", "fft"])
+def test_two_threads_match_one_and_restore_blas(rng, name):
+    """threads=2 runs chunks on a pool with single-threaded BLAS; results agree with one
+    thread and the BLAS thread setting is restored afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x, w = arrays(rng, (3, 8, 21, 19), (6, 8, 3, 3) if name == "winograd" else (6, 8, 7, 7), np.float32)
+    geometry = conv_geometry((21, 19), w.shape[2:], 1, "same")
+    run = {"winograd": winograd.forward, "fft": fft.forward}[name]
+    with convwise.config(threads=2, workspace_mib={"winograd": 0.05, "fft": 64}[name]):   # several chunks
+        before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        y2 = run(x, w, geometry, 1)
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with convwise.config(threads=1):
+        y1 = run(x, w, geometry, 1)
+    assert before == after
+    assert rel_error(y2, torch_conv(x, w, geometry, 1)) <= TOLERANCE[np.float32][1]
+    assert np.allclose(y1, y2, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel,stride,dilation,ndim", [
@@ -220,7 +252,9 @@ def test_fft_eligibility_and_cost():
         with pytest.raises(ValueError, match="workspace"):
             fft.forward(np.zeros(shapes[0], np.float32), np.zeros(shapes[1], np.float32), geometry, 1)
     small = conv_geometry((56, 56), 3, 1, 1)
-    assert winograd.cost((1, 64, 56, 56), (64, 64, 3, 3), small, 1) < 2 * 56 * 56 * 64 * 64 * 9
+    # cheaper than GEMM by the same accounting: 2 * MACs plus one copy per im2col element
+    gemm_like = 2 * 56 * 56 * 64 * 64 * 9 + winograd._ELEMENT_WEIGHT * 64 * 9 * 56 * 56
+    assert winograd.cost((1, 64, 56, 56), (64, 64, 3, 3), small, 1) < gemm_like
 
 
 def peak_bytes(function, *args):

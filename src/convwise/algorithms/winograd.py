@@ -1,42 +1,59 @@
 """Winograd minimal filtering F(m x m, 3 x 3) for 2-D 3x3 stride-1 dilation-1 layers.
 
 Each ``m x m`` output tile is ``A^T [(G g G^T) * (B^T d B)] A`` for the ``a x a`` input
-tile ``d`` (``a = m + 2``) that produces it. Per call:
+tile ``d`` (``a = m + 2``) that produces it. Every stage is one large BLAS call or one
+strided copy; there are no per-row slice passes:
 
-1. the filters are transformed once: ``U = G g G^T``, ``(a*a, groups, C_out/g, C_in/g)``;
-2. the input transform ``V = B^T d B`` runs over all tiles at once as row and column
-   passes of scaled slice additions on the (padded) image, never materialising the
-   overlapping tiles and never using a generic tensordot;
+1. filters: ``U = (G (x) G) vec(g)`` for all ``C_out * C_in/g`` filters at once, one GEMM
+   ``(a*a, 9) @ (9, C_out*C_in/g)`` that lands directly in the ``(a*a, g, C_out/g, C_in/g)``
+   layout of step 3;
+2. input: the zero-padded block is read once into the overlapping tiles
+   ``D (a*a, C_in, tiles)`` by one strided copy, then ``V = (B^T (x) B^T) D`` is one GEMM
+   with the ``a^2 x a^2`` Kronecker matrix (it is tiny; this measured 3-10x faster than
+   separable slice passes, which touch the data ``2a`` times);
 3. the element-wise stage is one batched GEMM: for each of the ``a*a`` transform points
    (and group), ``(C_out x C_in) @ (C_in x tiles)``;
-4. the output transform ``Y = A^T M A`` is again two passes of slice additions, written
-   straight into the output.
+4. output: ``Y = (A^T (x) A^T) M``, one GEMM, then one strided copy into the output.
 
-Work is split over the batch and rows of tiles so that the scratch (``V`` and ``M``)
-stays within ``get_config().workspace_bytes``.
+Work is cut into cache-sized chunks of (samples, rows of tiles), about
+:data:`_CHUNK_BYTES` of scratch each, which also keeps the scratch within
+``get_config().workspace_bytes``. With ``threads > 1`` the chunks run on a thread pool,
+each with single-threaded BLAS (see :func:`convwise.algorithms.fft.run_parallel`).
 
 Tiles: F(2x2,3x3) (``a = 4``, 2.25x fewer multiplications than direct) and F(4x4,3x3)
 (``a = 6``, 4x fewer). F(4x4) is less accurate: its transform constants (up to 5 in
 ``B``, 8 in ``A``, 1/24 in ``G``) amplify rounding. Measured float32 relative error
-(max |err| / max |ref|, float64 torch reference), see ``tests/test_fast_algorithms.py``
-and the module notes in the report: F(2x2) ~1e-7 throughout; F(4x4) grows with ``C_in``
-roughly like ``2e-7 * sqrt(C_in)`` on N(0,1) data, larger on data of mixed scales, so
-float32 uses F(4x4) only up to :data:`F4_MAX_CHANNELS` input channels per group.
+(max |err| / max |ref|, float64 torch reference), see ``tests/test_fast_algorithms.py``:
+F(2x2) ~1e-7 throughout; F(4x4) grows with ``C_in`` roughly like ``2e-7 * sqrt(C_in)`` on
+N(0,1) data, larger on data of mixed scales, so float32 uses F(4x4) only up to
+:data:`F4_MAX_CHANNELS` input channels per group. Within that, :func:`tile_size` picks
+the tile with the lower modelled cost (F(2x2) wins when the filter transform, ``a^2``
+values per filter, or too few tiles per GEMM dominate: small images, many channels).
 
-Cost model (:func:`cost`, flop-equivalents comparable with ``2 * MACs``):
-``2 * a^2 * C_out * C_in/g * tiles`` for the GEMMs plus ``_PASS_WEIGHT`` per element
-touched by the transforms, ``(C_in * 2a + C_out * 2m) * a * tiles``.
+Cost model (:func:`cost`): flop-equivalents comparable with ``2 * MACs`` of GEMM, i.e.
+seconds times the selector's GEMM rate (55 GFLOP/s per thread). Calibrated on the
+2-core dev VM under load at one thread, per stage (median of 7-9 runs): the main
+batched GEMM ran at ~50 GFLOP/s (weight :data:`_GEMM_WEIGHT` 1.1, times
+``1 + 32/cols`` for narrow GEMMs), the ``K = a^2`` Kronecker GEMMs at ~21 GFLOP/s
+(:data:`_KRON_WEIGHT` 2.6), and every element copied (padding, tile gather, output
+scatter, filter-transform writes) cost 2-3 ns, i.e. :data:`_ELEMENT_WEIGHT` ~100 flops;
+plus :data:`_CALL_WEIGHT` per small GEMM call (groups). Whole-call predictions were then
+within about 1.5x of the measured time on the 64-channel 56x56 and 256-channel 14x14
+layers (the machine's load made single runs vary 2x).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config
 from ..arithmetic import ConvGeometry
 from . import register
+from .fft import _chunks, run_parallel
 
 __all__ = ["forward", "eligible", "cost", "tile_size", "F4_MAX_CHANNELS"]
 
@@ -55,7 +72,11 @@ _MATRICES = {
 
 # float32 uses F(4x4) only up to this many input channels per group (error ~ sqrt(C_in))
 F4_MAX_CHANNELS = 512
-_PASS_WEIGHT = 4.0
+_GEMM_WEIGHT = 1.1            # main batched GEMM, per flop
+_KRON_WEIGHT = 2.0            # K = a*a transform GEMMs, per flop
+_ELEMENT_WEIGHT = 50.0        # per element copied (pad, gather, scatter, filter-transform writes)
+_CALL_WEIGHT = 1e5            # per small GEMM call (a*a*groups of them per chunk)
+_CHUNK_BYTES = 3 << 20         # scratch per chunk of tiles: about what stays in one core's L2
 
 
 def eligible(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype, *, kind: str = "forward") -> bool:
@@ -66,90 +87,95 @@ def eligible(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype, *, ki
 
 
 def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> int:
-    """Output tile edge ``m``: 4 unless accuracy (float32, many channels) or tiny outputs say 2."""
+    """Output tile edge ``m``: 2 where accuracy says so (float32 with more than
+    :data:`F4_MAX_CHANNELS` input channels per group) or outputs are smaller than 4;
+    otherwise whichever of 2 and 4 has the lower modelled cost (:func:`cost`)."""
     c_in_g = x_shape[1] // groups
     if np.dtype(dtype) == np.float32 and c_in_g > F4_MAX_CHANNELS:
         return 2
     if min(geometry.output_size) < 4:
         return 2
-    return 4
+    return min((2, 4), key=lambda m: _tile_cost(x_shape, w_shape, geometry, groups, m))
 
 
-def cost(x_shape, w_shape, geometry: ConvGeometry, groups: int, *, kind: str = "forward") -> float:
-    if kind != "forward":
-        return math.inf
-    m = tile_size(x_shape, w_shape, geometry, groups, np.float64)
+def _tile_cost(x_shape, w_shape, geometry, groups, m) -> float:
     a = m + 2
     n, c_in = x_shape[:2]
     c_out = w_shape[0]
-    tiles = n * math.prod(-(-o // m) for o in geometry.output_size)
-    gemm = 2.0 * a * a * c_out * (c_in // groups) * tiles
-    passes = _PASS_WEIGHT * (c_in * 2 * a + c_out * 2 * m) * a * tiles
-    return gemm + passes
+    c_in_g = c_in // groups
+    out_h, out_w = geometry.output_size
+    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    tiles = n * tiles_h * tiles_w
+    per_row = tiles_w * _scratch_per_tile(c_in, c_out, m, 4)
+    cols = max(tiles_w, min(tiles, tiles_w * max(1, _CHUNK_BYTES // max(per_row, 1))))   # tiles per chunk
+    chunks = -(-tiles // cols)
+    gemm = 2.0 * a * a * c_out * c_in_g * tiles * _GEMM_WEIGHT * (1 + 32 / cols)
+    kron = 2.0 * a * a * (a * a * c_in + m * m * c_out) * tiles * _KRON_WEIGHT
+    elements = c_in * n * (out_h + 2) * (out_w + 2) + a * a * c_in * tiles + c_out * n * out_h * out_w
+    elements += a * a * c_out * c_in_g                                              # filter transform
+    return gemm + kron + _ELEMENT_WEIGHT * elements + _CALL_WEIGHT * a * a * groups * chunks
 
 
-def _combine(out, terms):
-    """``out[...] = sum(coef * array)`` with scaled slice additions (no temporaries for +-1)."""
-    first = True
-    for coef, array in terms:
-        if first:
-            if coef == 1:
-                np.copyto(out, array)
-            else:
-                np.multiply(array, coef, out=out)
-            first = False
-        elif coef == 1:
-            out += array
-        elif coef == -1:
-            out -= array
-        else:
-            out += np.multiply(array, coef, dtype=out.dtype)
+def cost(x_shape, w_shape, geometry: ConvGeometry, groups: int, *, kind: str = "forward") -> float:
+    """Modelled flop-equivalents of :func:`forward` (see the module notes), with the tile
+    :func:`tile_size` picks for float32; ``inf`` for other kinds."""
+    if kind != "forward":
+        return math.inf
+    m = tile_size(x_shape, w_shape, geometry, groups, np.float32)
+    return _tile_cost(x_shape, w_shape, geometry, groups, m)
 
 
-def _rows(matrix):
-    return [[(float(c), j) for j, c in enumerate(row) if c != 0] for row in matrix]
+@functools.lru_cache(maxsize=16)
+def _kron(m, which, dtype):
+    """``X (x) X`` for X = B^T (which 0), G (1) or A^T (2) of F(m x m, 3 x 3), read-only."""
+    matrix = _MATRICES[m][which]
+    out = np.kron(matrix, matrix).astype(dtype)
+    out.flags.writeable = False
+    return out
 
 
-def _filter_transform(weight, groups, g_matrix, dtype):
-    """``U = G g G^T`` for every filter, by slice arithmetic in float64: ``(a*a, groups, C_out/g, C_in/g)``."""
+def filter_transform(weight, groups, m, dtype):
+    """``U = G g G^T`` for every filter as one GEMM with ``G (x) G``: ``(a*a, groups, C_out/g, C_in/g)``."""
     c_out, c_g = weight.shape[:2]
-    a = g_matrix.shape[0]
-    w = np.ascontiguousarray(weight.reshape(c_out * c_g, 3, 3).transpose(1, 2, 0), dtype=np.float64)   # (k, l, oc)
-    grows = _rows(g_matrix)
-    half = np.empty((a, 3, c_out * c_g))
-    for i, terms in enumerate(grows):
-        _combine(half[i], [(coef, w[k]) for coef, k in terms])
-    u = np.empty((a, a, c_out * c_g))
-    for i in range(a):
-        for j, terms in enumerate(grows):
-            _combine(u[i, j], [(coef, half[i, k]) for coef, k in terms])
-    return u.reshape(a * a, groups, c_out // groups, c_g).astype(dtype)
+    a = m + 2
+    kg = _kron(m, 1, np.dtype(dtype))                                                # (a*a, 9)
+    u = kg @ weight.reshape(c_out * c_g, 9).astype(dtype, copy=False).T                # (a*a, C_out*C_g)
+    return u.reshape(a * a, groups, c_out // groups, c_g)
+
+
+def _scratch_per_tile(c_in, c_out, m, itemsize):
+    """Bytes of scratch per tile in one chunk: padded rows, gathered tiles D, V, M, Y and the output grid."""
+    a = m + 2
+    return itemsize * (c_in * (m * m + 2 * a * a) + c_out * (a * a + 2 * m * m))
 
 
 def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, *, tile: int | None = None) -> np.ndarray:
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     m = tile or tile_size(x.shape, weight.shape, geometry, groups, x.dtype)
-    bt, g_matrix, at = _MATRICES[m]
-    a = m + 2
     out_h, out_w = geometry.output_size
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
-    u = _filter_transform(weight, groups, g_matrix, x.dtype)                        # (a*a, g, co, cg)
-    (lo_h, _), (lo_w, _) = geometry.padding
+    u = filter_transform(weight, groups, m, x.dtype)                                  # (a*a, g, co, cg)
     y = np.empty((n, c_out, out_h, out_w), dtype=x.dtype)
-    itemsize = x.itemsize
-    # scratch per (sample, tile row): padded rows, row pass, V, M, output rows
-    per_row = itemsize * tiles_w * (c_in * (m * m + 2 * a * m + a * a) + c_out * (a * a + m * a + 2 * m * m))
-    budget = get_config().workspace_bytes
-    from .fft import _split
-    for batch, rows in _split(n, tiles_h, per_row, budget):
-        _tile_rows(x[batch], u, y[batch], rows, (lo_h, lo_w), m, bt, at, groups, (tiles_w, out_h, out_w))
+    threads = get_config().threads
+    budget = max(get_config().workspace_bytes - u.nbytes, get_config().workspace_bytes // 4)
+    per_row = tiles_w * _scratch_per_tile(c_in, c_out, m, x.itemsize)
+    # cache-sized chunks of (samples, tile rows), at least one per worker thread; the
+    # workspace budget is shared by the workers running at once
+    target = min(_CHUNK_BYTES, budget // max(1, min(threads, n * tiles_h)))
+    chunks = _chunks(n, tiles_h, per_row, target, threads)
+    kb, ka = _kron(m, 0, x.dtype), _kron(m, 2, x.dtype)
+    lows = (geometry.padding[0][0], geometry.padding[1][0])
+    sizes = (tiles_w, out_h, out_w)
+    run_parallel([functools.partial(_tile_rows, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes)
+                  for batch, rows in chunks], threads)
     return y
 
 
-def _tile_rows(x, u, y, rows, lows, m, bt, at, groups, sizes):
+def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     tiles_w, out_h, out_w = sizes
     a = m + 2
+    x = x[batch]
     b, c_in, in_h, in_w = x.shape
     c_out = y.shape[1]
     t0, t1 = rows.start, rows.stop
@@ -162,45 +188,29 @@ def _tile_rows(x, u, y, rows, lows, m, bt, at, groups, sizes):
     c0, c1 = max(left, 0), min(left + width, in_w)
     if r1 > r0 and c1 > c0:
         block[:, :, r0 - top:r1 - top, c0 - left:c1 - left] = x[:, :, r0:r1, c0:c1].transpose(1, 0, 2, 3)
-    # input transform, on contiguous arrays: de-interleave the tile columns once, then the
-    # column pass (B^T along the tile's columns), then the row pass: V (a, a, C, b, th, tiles_w)
-    brows = _rows(bt)
-    columns = np.empty((a, c_in, b, height, tiles_w), dtype=x.dtype)
-    for j in range(a):
-        columns[j] = block[..., j:j + tiles_w * m:m]
-    del block
-    column_pass = np.empty_like(columns)
-    for k, terms in enumerate(brows):
-        _combine(column_pass[k], [(coef, columns[j]) for coef, j in terms])
-    del columns
-    v = np.empty((a, a, c_in, b, th, tiles_w), dtype=x.dtype)
-    for i, terms in enumerate(brows):
-        for k in range(a):
-            _combine(v[i, k], [(coef, column_pass[k, :, :, j:j + th * m:m]) for coef, j in terms])
-    del column_pass
-    c_g = c_in // groups
+    # the overlapping a x a tiles, gathered in one strided copy: D (a, a, C, b, th, tiles_w)
+    s = block.strides
+    tiles = as_strided(block, (a, a, c_in, b, th, tiles_w), (s[2], s[3], s[0], s[1], m * s[2], m * s[3]))
+    d = np.empty((a * a, c_in * b * th * tiles_w), dtype=x.dtype)
+    np.copyto(d.reshape(tiles.shape), tiles)
+    del block, tiles
+    v = kb @ d                                                                       # V = (B^T (x) B^T) D
+    del d
     cols = b * th * tiles_w
-    v = v.reshape(a * a, groups, c_g, cols)
-    mm = np.matmul(u, v)                                                            # (a*a, g, co, cols)
+    mm = np.matmul(u, v.reshape(a * a, groups, c_in // groups, cols))                # (a*a, g, co, cols)
     del v
-    mm = mm.reshape(a, a, c_out, b, th, tiles_w)
-    # output transform: rows then columns, straight into the tile grid of y
-    arows = _rows(at)
-    half = np.empty((m, a, c_out, b, th, tiles_w), dtype=y.dtype)
-    for i, terms in enumerate(arows):
-        _combine(half[i], [(coef, mm[j]) for coef, j in terms])
+    out = ka @ mm.reshape(a * a, c_out * cols)                                       # Y = (A^T (x) A^T) M
     del mm
-    out = np.empty((m, m, c_out, b, th, tiles_w), dtype=y.dtype)
-    for i in range(m):
-        for k, terms in enumerate(arows):
-            _combine(out[i, k], [(coef, half[i, j]) for coef, j in terms])
-    del half
-    grid = np.empty((b, c_out, th, m, tiles_w, m), dtype=y.dtype)
-    np.copyto(grid, out.transpose(3, 2, 4, 0, 5, 1))
-    del out
-    grid = grid.reshape(b, c_out, th * m, tiles_w * m)
+    out = out.reshape(m, m, c_out, b, th, tiles_w).transpose(3, 2, 4, 0, 5, 1)       # (b, co, th, m, tw, m)
     first, last = t0 * m, min(t1 * m, out_h)
-    y[:, :, first:last] = grid[:, :, :last - first, :out_w]
+    target = y[batch, :, first:last]
+    if last - first == th * m and out_w == tiles_w * m:
+        np.copyto(target.reshape(out.shape), out)
+    else:
+        grid = np.empty(out.shape, dtype=y.dtype)
+        np.copyto(grid, out)
+        grid = grid.reshape(b, c_out, th * m, tiles_w * m)
+        target[...] = grid[:, :, :last - first, :out_w]
 
 
 register("winograd", forward=forward)
