@@ -1,6 +1,6 @@
 """Algorithm selection (guards, cost model, measured mode) and the exact algorithms it chooses from.
 
-gemm, depthwise and pointwise are checked against the ``direct`` reference and against
+gemm, shift, depthwise and pointwise are checked against the ``direct`` reference and against
 torch in float64, forward, transposed (input gradient) and weight gradient.
 """
 
@@ -52,7 +52,8 @@ GENERAL = [
     ((1, 3, 13, 13), (2, 3, 7, 7), 4, 0, 1, 1),
 ]
 CASES = [("depthwise", c) for c in DEPTHWISE] + [("pointwise", c) for c in POINTWISE] + \
-        [("gemm", c) for c in GENERAL + DEPTHWISE + POINTWISE]
+        [("gemm", c) for c in GENERAL + DEPTHWISE + POINTWISE] + \
+        [("shift", c) for c in GENERAL + DEPTHWISE + POINTWISE if c[2] == 1]         # shift: unit stride only
 
 
 def _case_id(case):
@@ -104,11 +105,11 @@ def test_exact_algorithms_match_direct_and_torch(case, dtype, rng):
         assert rel_error(grad_x, tx.grad.numpy()) <= tolerance
 
 
-@pytest.mark.parametrize("method", ["gemm", "depthwise", "pointwise"])
+@pytest.mark.parametrize("method", ["gemm", "shift", "depthwise", "pointwise"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_truncated_output_size_matches_direct(method, dtype, rng):
     """Algorithms honour geometry.output_size even when it is smaller than the natural one."""
-    spec = {"gemm": GENERAL[1], "depthwise": DEPTHWISE[1], "pointwise": POINTWISE[1]}[method]
+    spec = {"gemm": GENERAL[1], "shift": GENERAL[2], "depthwise": DEPTHWISE[1], "pointwise": POINTWISE[1]}[method]
     x, w, geometry, groups = _problem(spec, dtype, rng)
     short = dataclasses.replace(geometry, output_size=tuple(max(1, o - 2) for o in geometry.output_size))
     expected = direct.conv_forward(x, w, short, groups)
@@ -255,6 +256,13 @@ def test_cost_model_prefers_the_specialised_kernels():
     assert select.choose_method("forward", (1, 64, 16, 16), (64, 1, 3, 3), g, 64, np.float32) == "depthwise"
     g1 = _geometry(kernel=(1, 1), padding=0)
     assert select.choose_method("forward", (1, 64, 16, 16), (32, 64, 1, 1), g1, 1, np.float32) == "pointwise"
+    # stride-1 dense 3x3 at ResNet sizes: shift-GEMM (no im2col gather); strided: im2col GEMM
+    g56 = _geometry(size=(56, 56))
+    with cw.config(threads=2):
+        for kind in ("forward", "weight_grad"):
+            assert select.choose_method(kind, (8, 64, 56, 56), (64, 64, 3, 3), g56, 1, np.float32) == "shift"
+    g2 = arithmetic.conv_geometry((56, 56), (3, 3), 2, 1, 1)
+    assert select.choose_method("forward", (1, 128, 56, 56), (128, 128, 3, 3), g2, 1, np.float32) == "gemm"
     for name in select.candidates("forward", (1, 64, 16, 16), (64, 64, 3, 3), g, 1, np.float32):
         assert select.predict(name, "forward", (1, 64, 16, 16), (64, 64, 3, 3), g, 1, np.float32) > 0
 

@@ -53,7 +53,7 @@ __all__ = ["choose_method", "resolve", "why_ineligible", "candidates", "predict"
 _TABLES = {"forward": FORWARD, "transpose": TRANSPOSE, "weight_grad": WEIGHT_GRAD}
 
 #: Methods whose only error is float summation order (accurate for any dtype).
-EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise"})
+EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise", "shift"})
 
 # ----------------------------------------------------------------- cost-model constants
 _GEMM_FLOPS_PER_THREAD = 55e9     # sustained sgemm per thread on large, well-shaped products
@@ -64,8 +64,9 @@ _PASS_BYTES_PER_SECOND = 8e9      # element-wise multiply/add passes, per thread
 _EINSUM_FLOPS = 0.6e9             # numpy einsum sum-of-products (direct), one thread
 _FLOAT64_SLOWDOWN = 2.0           # GEMM and bandwidth both halve for double precision
 #: measured seconds / (module cost in GEMM-flop equivalents / GEMM rate), and a fixed overhead
+_SHIFT_SCALE = 0.75               # measured / modelled time of shift (contiguous tap copies beat the model)
 _WINOGRAD_SCALE = 6.0             # measured / modelled time of winograd.forward (transform passes dominate)
-_EXTERNAL = {"fft": (10.0, 3e-4)}
+_EXTERNAL = {"fft": (2.0, 3e-4)}   # re-fitted for the rewritten fft.py cost (k13, k31 conv1d, 3x3 layers: 1.4-2.4x)
 
 
 def _threads() -> int:
@@ -77,6 +78,8 @@ def _gemm_seconds(m: int, k: int, n: int, count: int, itemsize: int) -> float:
     efficiency = 1.0
     for size, half in zip((m, k, n), _GEMM_HALF):
         efficiency *= size / (size + half)
+    if efficiency == 0.0:                 # an empty product (zero-size batch or output)
+        return count * _CALL_SECONDS
     rate = _GEMM_FLOPS_PER_THREAD * _threads() * efficiency / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
     return count * (2.0 * m * k * n / rate + _CALL_SECONDS)
 
@@ -102,6 +105,43 @@ def _cost_gemm(kind, x_shape, w_shape, geometry, groups, itemsize):
     tiles = n * max(1, -(-positions // tile))
     copy = columns / (_COPY_BYTES_PER_SECOND * (1.0 if itemsize == 4 else 1.3)) + tiles * _CALL_SECONDS * 4
     return copy + _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
+
+
+def _cost_shift(kind, x_shape, w_shape, geometry, groups, itemsize):
+    """Shift-GEMM: pad rows, copy K contiguous tap slices (forward), one GEMM per tile, copy out.
+
+    Runs on a grid ``o_0 x prod(o_j + (k_j - 1) d_j)``; the wrap columns cost GEMM work.
+    Tiles are split across ``threads`` workers with single-threaded BLAS, which also
+    parallelises the copies (``shift.PARALLEL_MIN_FLOPS``).
+    """
+    from . import shift
+
+    n, c_in, c_out, taps, _ = _problem(kind, x_shape, w_shape, geometry, groups)
+    cg, og = c_in // groups, c_out // groups
+    out = geometry.output_size
+    if n == 0 or 0 in out:
+        return _CALL_SECONDS
+    grid = out[0] * math.prod(o + (k - 1) * d for o, k, d in
+                              zip(out[1:], geometry.kernel_size[1:], geometry.dilation[1:]))
+    per_row = max(1, grid // max(out[0], 1))
+    row_bytes = (c_in * (taps + 1) + c_out) * per_row * itemsize
+    tile = min(grid * n, max(per_row, (shift.TILE_TARGET_BYTES // max(row_bytes, 1)) * per_row))
+    tiles = max(1, -(-grid * n // tile))
+    tile = -(-grid * n // tiles)
+    threads = _threads()
+    parallel = threads > 1 and tiles > 1 and 2.0 * c_out * cg * taps * tile >= shift.PARALLEL_MIN_FLOPS
+    workers = min(threads, tiles) if parallel else 1
+    moved = n * grid * (2 * c_in + c_out) * itemsize                      # pad fill + result copy
+    if kind == "weight_grad":
+        # per tap: dy (og x len) @ x_tap^T (len x cg); long-K products run near the forward rate
+        gemm = _gemm_seconds(og, cg, min(tile, grid), n * -(-grid // min(tile, grid)) * taps * groups, itemsize)
+    else:
+        moved += n * grid * c_in * taps * itemsize * (1.0 if cg > 1 else 4.0)  # contiguous tap copies
+        gemm = _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
+    copy = moved / (_PASS_BYTES_PER_SECOND * (1.0 if itemsize == 4 else 1.3))
+    if workers > 1:                                       # GEMM rate modelled per thread; workers split it
+        return _SHIFT_SCALE * (copy + gemm * threads) / workers
+    return _SHIFT_SCALE * (copy + gemm)
 
 
 def _cost_pointwise(kind, x_shape, w_shape, geometry, groups, itemsize):
@@ -147,7 +187,7 @@ def _cost_winograd(kind, x_shape, w_shape, geometry, groups, itemsize):
     return _WINOGRAD_SCALE * (_gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize) + passes)
 
 
-_MODELS = {"winograd": _cost_winograd, "gemm": _cost_gemm, "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
+_MODELS = {"shift": _cost_shift, "winograd": _cost_winograd, "gemm": _cost_gemm, "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
 
 
 def _module(method):

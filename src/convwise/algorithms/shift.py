@@ -1,0 +1,306 @@
+"""Shift-GEMM ("kn2row" / implicit padded-row) convolution for unit stride, any dilation.
+
+The input is zero-padded onto a *grid* just large enough for the requested output
+(``G_j = o_j + (k_j - 1) * d_j``) and its spatial dims are flattened. With unit stride,
+output ``(i_0, ..., i_{D-1})`` lives at the grid's flat position ``p = sum_j i_j * g_j``
+(``g_j`` the grid's row strides), and kernel tap ``t`` reads the input at ``p + off_t``
+with ``off_t = sum_j t_j * d_j * g_j``. So the input of tap ``t`` for *every* output is
+the contiguous slice ``xflat[:, off_t : off_t + span]``; positions whose trailing
+coordinates fall past the output ("wrap" columns) are computed and dropped.
+
+- forward: the K tap slices are copied (contiguous row copies, no strided im2col
+  gather) into a ``(g, K * C_in/g, positions)`` stack and multiplied by the weight
+  matrix in one GEMM per tile; the valid columns are then copied into ``y``;
+- weight gradient: ``dy`` is laid onto the grid (zeros in the wrap columns) and each
+  tap's gradient is one GEMM ``dy_grid @ xflat[:, off_t : off_t + span]^T`` read in place
+  (no copy of the input at all);
+- transposed convolution (the input gradient) with unit stride is the forward conv with
+  the flipped, channel-swapped kernel (:func:`convwise.algorithms.gemm.transposed_as_conv`).
+
+Work is tiled over the batch and over rows of the first output dimension so that the
+scratch (padded rows, tap stack, result tile) stays within ``min(TILE_TARGET_BYTES,
+workspace budget)``; one output row of one sample must fit the budget
+(:func:`workspace_fits`). Exact: only the order of float sums differs from ``direct``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._config import get_config
+from ..arithmetic import ConvGeometry, TransposeGeometry
+from . import register
+
+__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "eligible", "cost", "workspace_fits",
+           "tile_bytes", "TILE_TARGET_BYTES"]
+
+#: Preferred scratch per tile (padded rows + tap stack + result): fits the 2 MiB L2 class.
+TILE_TARGET_BYTES = 2 * 2**20
+
+
+def _grid(geometry: ConvGeometry):
+    """(grid size, row strides, tap offsets in np.ndindex(kernel) order, halo rows of dim 0)."""
+    grid = tuple(o + (k - 1) * d for o, k, d in zip(geometry.output_size, geometry.kernel_size, geometry.dilation))
+    strides = tuple(math.prod(grid[j + 1:]) for j in range(len(grid)))
+    offsets = [sum(t * d * s for t, d, s in zip(tap, geometry.dilation, strides))
+               for tap in np.ndindex(*geometry.kernel_size)]
+    halo = (geometry.kernel_size[0] - 1) * geometry.dilation[0] + 1      # +1: slack row for the wrap columns
+    return grid, strides, offsets, halo
+
+
+def tile_bytes(c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, batch: int, rows: int,
+               kind: str = "forward") -> int:
+    """Scratch of a tile of ``batch`` samples x ``rows`` output rows (first spatial dim)."""
+    _, strides, _, halo = _grid(geometry)
+    taps = math.prod(geometry.kernel_size)
+    row = strides[0]
+    padded = c_in * (rows + halo) * row
+    if kind == "weight_grad":
+        return batch * (padded + c_out * rows * row) * itemsize
+    return batch * (padded + (taps * c_in + c_out) * rows * row) * itemsize
+
+
+def workspace_fits(c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, kind: str = "forward") -> bool:
+    return tile_bytes(c_in, c_out, geometry, itemsize, 1, 1, kind) <= get_config().workspace_bytes
+
+
+def _workers(n: int, c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, kind: str) -> int:
+    """Workers that may run at once: each holds its own tile buffers, all within the budget."""
+    threads = get_config().threads
+    smallest = tile_bytes(c_in, c_out, geometry, itemsize, 1, 1, kind)
+    return max(1, min(threads, n * geometry.output_size[0], get_config().workspace_bytes // max(smallest, 1)))
+
+
+def _plan(n: int, c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, kind: str, workers: int = 1):
+    """Tiles (batch slice, output-row slice), each within ``min(TILE_TARGET_BYTES, budget / workers)``."""
+    limit = min(TILE_TARGET_BYTES, get_config().workspace_bytes // workers)
+    rows = geometry.output_size[0]
+    per_sample = tile_bytes(c_in, c_out, geometry, itemsize, 1, rows, kind)
+    if per_sample <= limit:
+        step = max(1, min(n, limit // per_sample))
+        return [(slice(b, min(b + step, n)), slice(0, rows)) for b in range(0, n, step)]
+    low, high = 1, rows
+    while low < high:
+        middle = (low + high + 1) // 2
+        if tile_bytes(c_in, c_out, geometry, itemsize, 1, middle, kind) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    step = -(-rows // -(-rows // low))
+    return [(slice(b, b + 1), slice(r, min(r + step, rows))) for b in range(n) for r in range(0, rows, step)]
+
+
+def _fill_padded(out: np.ndarray, x: np.ndarray, geometry: ConvGeometry, batch: slice, rows: slice, grid) -> None:
+    """Zero-padded grid rows ``[rows.start, rows.stop + halo)`` of ``x[batch]`` into ``out (b, C, R, *grid[1:])``."""
+    out.fill(0)
+    dst, src = [], []
+    r0, r1 = rows.start, rows.start + out.shape[2]
+    for j, ((lo, _), size, g) in enumerate(zip(geometry.padding, geometry.input_size, grid)):
+        start, stop = (r0, min(r1, g)) if j == 0 else (0, g)               # grid coordinates wanted
+        first, last = max(start - lo, 0), min(stop - lo, size)              # input coordinates inside
+        if first >= last:
+            return
+        src.append(slice(first, last))
+        dst.append(slice(first + lo - start, last + lo - start))
+    out[(slice(None), slice(None)) + tuple(dst)] = x[(batch, slice(None)) + tuple(src)]
+
+
+def _buffers(plan, c_in, halo, row, dtype):
+    b_max = max(b.stop - b.start for b, _ in plan)
+    r_max = max(r.stop - r.start for _, r in plan)
+    padded = np.empty(b_max * c_in * (r_max + halo) * row, dtype=dtype)
+    return padded, b_max, r_max
+
+
+_controller = None
+
+
+def _blas_single_thread():
+    """Context limiting BLAS to one thread (each worker runs its own GEMMs)."""
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        return None
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def _run_parallel(plan, work, workers: int, min_tile_flops: float, tile_flops: float):
+    """Run ``work(part)`` over the plan's tiles, split across ``threads`` workers when it pays.
+
+    NumPy releases the GIL in copies and GEMMs, so two workers each running
+    single-threaded BLAS on their own tiles also parallelise the copies that
+    multi-threaded BLAS leaves on one core. Returns the list of ``work`` results.
+    """
+    if workers < 2 or len(plan) < 2 or tile_flops < min_tile_flops:
+        return [work(plan)]
+    workers = min(workers, len(plan))
+    parts = [plan[i::workers] for i in range(workers)]
+    limit = _blas_single_thread()
+    if limit is None:
+        return [work(plan)]
+    pool = _pool(workers)
+    with limit:
+        futures = [pool.submit(work, part) for part in parts[1:]]
+        first = work(parts[0])                           # the calling thread is one of the workers
+        return [first] + [future.result() for future in futures]
+
+
+_executor = None
+
+
+def _pool(workers: int):
+    """A persistent thread pool (creating one per call costs about a millisecond)."""
+    global _executor
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _executor is None or _executor._max_workers < workers - 1:
+        _executor = ThreadPoolExecutor(max(1, workers - 1), thread_name_prefix="convwise-shift")
+    return _executor
+
+
+#: Smallest tile (in flops) for which tiles are split across ``threads`` workers, each with
+#: single-threaded BLAS, instead of running one multi-threaded GEMM per tile. Off by default
+#: (``inf``): on the shared 2-core dev box (interleaved medians of 9, 2 threads) the split
+#: ran 1.7-2x slower on 64x56x56 N=1, the d4 dilated and the g32 grouped layers and only
+#: 0-15% faster on the N=8 layer. Set a number (e.g. 2e6) to re-measure on other machines.
+PARALLEL_MIN_FLOPS = math.inf
+
+
+def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    cg, og = c_in // groups, c_out // groups
+    out = geometry.output_size
+    grid, strides, offsets, halo = _grid(geometry)
+    taps = len(offsets)
+    row = strides[0]
+    # weight (C_out, cg, *k) -> (g, og, K * cg) ordered (tap, channel) like the stack
+    w = np.ascontiguousarray(np.moveaxis(weight.reshape(groups, og, cg, taps), 3, 2)).reshape(groups, og, taps * cg)
+    y = np.empty((n, c_out, *out), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    workers = _workers(n, c_in, c_out, geometry, x.itemsize, "forward")
+    plan = _plan(n, c_in, c_out, geometry, x.itemsize, "forward", workers)
+    inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
+
+    def work(part):
+        padded_buffer, b_max, r_max = _buffers(part, c_in, halo, row, x.dtype)
+        stack_buffer = np.empty(taps * c_in * b_max * r_max * row, dtype=x.dtype)
+        result_buffer = np.empty(c_out * b_max * r_max * row, dtype=x.dtype)
+        for batch, rows in part:
+            b, r = batch.stop - batch.start, rows.stop - rows.start
+            length = r * row
+            tile = padded_buffer[:b * c_in * (r + halo) * row].reshape(b, c_in, r + halo, *grid[1:])
+            _fill_padded(tile, x, geometry, batch, rows, grid)
+            flat = tile.reshape(b, groups, cg, -1)
+            stack = stack_buffer[:groups * taps * cg * b * length].reshape(groups, taps, cg, b, length)
+            for t, off in enumerate(offsets):
+                np.copyto(stack[:, t], flat[..., off:off + length].transpose(1, 2, 0, 3))
+            result = result_buffer[:c_out * b * length].reshape(groups, og, b * length)
+            np.matmul(w, stack.reshape(groups, taps * cg, b * length), out=result)
+            result = result.reshape(c_out, b, r, *grid[1:]).swapaxes(0, 1)
+            y[batch, :, rows] = result[inner]
+
+    b0, r0 = plan[0]
+    tile_flops = 2.0 * c_out * cg * taps * (b0.stop - b0.start) * (r0.stop - r0.start) * row
+    _run_parallel(plan, work, workers, PARALLEL_MIN_FLOPS, tile_flops)
+    return y
+
+
+def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    n, c_in = x.shape[:2]
+    c_out = grad_output.shape[1]
+    cg, og = c_in // groups, c_out // groups
+    out = geometry.output_size
+    grid, strides, offsets, halo = _grid(geometry)
+    taps = len(offsets)
+    row = strides[0]
+    workers = _workers(n, c_in, c_out, geometry, x.itemsize, "weight_grad")
+    if n == 0 or 0 in out:
+        return np.zeros((c_out, cg, *geometry.kernel_size), dtype=x.dtype)
+    plan = _plan(n, c_in, c_out, geometry, x.itemsize, "weight_grad", workers)
+    inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
+
+    def work(part):
+        padded_buffer, b_max, r_max = _buffers(part, c_in, halo, row, x.dtype)
+        dy_buffer = np.zeros(c_out * b_max * r_max * row, dtype=x.dtype)
+        grad = np.zeros((groups, og, taps, cg), dtype=x.dtype)
+        partial = np.empty((groups, og, cg), dtype=x.dtype)
+        for batch, rows in part:
+            b, r = batch.stop - batch.start, rows.stop - rows.start
+            length = r * row
+            tile = padded_buffer[:b * c_in * (r + halo) * row].reshape(b, c_in, r + halo, *grid[1:])
+            _fill_padded(tile, x, geometry, batch, rows, grid)
+            flat = tile.reshape(b, groups, cg, -1)
+            dy = dy_buffer[:b * c_out * length].reshape(b, c_out, r, *grid[1:])
+            dy[inner] = grad_output[batch, :, rows]                          # wrap columns stay zero
+            dyg = dy.reshape(b, groups, og, length)
+            for i in range(b):
+                for t, off in enumerate(offsets):
+                    np.matmul(dyg[i], flat[i, :, :, off:off + length].transpose(0, 2, 1), out=partial)
+                    grad[:, :, t] += partial
+        return grad
+
+    b0, r0 = plan[0]
+    tile_flops = 2.0 * c_out * cg * taps * (b0.stop - b0.start) * (r0.stop - r0.start) * row
+    grads = _run_parallel(plan, work, workers, PARALLEL_MIN_FLOPS, tile_flops)
+    grad = grads[0]
+    for other in grads[1:]:
+        grad += other
+    return np.ascontiguousarray(np.moveaxis(grad, 2, 3)).reshape(c_out, cg, *geometry.kernel_size)
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit stride only: the forward shift conv with the flipped, channel-swapped kernel."""
+    from .gemm import conv_transpose as gemm_transpose, transposed_as_conv
+
+    if all(o > 0 for o in geometry.output_size):
+        x2, w2, forward = transposed_as_conv(x, weight, geometry, groups)
+        if all(s > 0 for s in forward.input_size):
+            return conv_forward(x2, w2, forward, groups)
+    return gemm_transpose(x, weight, geometry, groups)
+
+
+def _forward_geometry(kind, geometry):
+    """The forward ConvGeometry the kernel runs for ``kind`` (transposed: the rewritten conv)."""
+    if kind != "transpose":
+        return geometry
+    return ConvGeometry(geometry.input_size, geometry.kernel_size, geometry.stride,
+                        tuple((max(0, k - 1 - lo), max(0, k - 1 - hi + e)) for k, (lo, hi), e in
+                              zip(geometry.effective_kernel, geometry.padding, geometry.output_padding)),
+                        geometry.dilation, geometry.output_size)
+
+
+def eligible(x_shape, w_shape, geometry, groups, dtype, kind: str = "forward") -> bool:
+    """Unit stride only (any dilation, padding, groups); one output row must fit the budget."""
+    if any(s != 1 for s in geometry.stride):
+        return False
+    if any(o <= 0 for o in geometry.output_size):
+        return False
+    if kind == "transpose":
+        c_in, c_out = w_shape[1] * groups, x_shape[1]
+    else:
+        c_in, c_out = x_shape[1], w_shape[0]
+    return workspace_fits(c_in, c_out, _forward_geometry(kind, geometry), np.dtype(dtype).itemsize,
+                          "weight_grad" if kind == "weight_grad" else "forward")
+
+
+def ineligible_reason(x_shape, w_shape, geometry, groups, dtype) -> str:
+    if any(s != 1 for s in geometry.stride):
+        return f"it needs stride 1, got stride={geometry.stride}"
+    return (f"one output row of its tap stack does not fit the workspace budget of {get_config().workspace_mib:g} MiB "
+            f"(raise it with convwise.config(workspace_mib=...))")
+
+
+def cost(x_shape, w_shape, geometry, groups) -> float:
+    """GEMM-flop equivalents (unused by select.py, which models shift itself)."""
+    n = x_shape[0]
+    return 2.0 * n * w_shape[0] * w_shape[1] * math.prod(geometry.kernel_size) * math.prod(geometry.output_size)
+
+
+register("shift", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
