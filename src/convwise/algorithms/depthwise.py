@@ -8,9 +8,14 @@ batch and channels::
 
     y[n, c, m, :] += x_padded[n, c, tap window] * w[c, m, tap]      for every tap
 
-The output is processed in chunks of about ``CHUNK_BYTES`` (batch x channel blocks) so
-that the ``K`` passes over a chunk hit the cache, and chunks are spread over
-``get_config().threads`` threads (NumPy's ufuncs release the GIL).
+The forward pass works on the zero-padded input split into its stride phases and
+flattened per channel (as in :mod:`.shift`), so every tap reads one contiguous run of
+one phase; wrap columns past each output row are computed and dropped. It goes in
+(batch x channel) blocks whose scratch (phases, wide output, product buffer) is at most
+``min(CHUNK_BYTES, workspace budget)``, so the ``K`` passes over a block hit the cache.
+It runs on ``FORWARD_THREADS`` workers (one: short memory-bound ufunc calls measured
+slower on two threads of the dev box); the transposed and weight-gradient kernels spread
+chunks over ``get_config().threads`` threads (NumPy's ufuncs release the GIL).
 
 The kernels accept any per-group channel counts (``C_in/groups`` input, ``C_out/groups``
 output channels per group, looping over the input ones); they are meant for small ones.
@@ -33,10 +38,15 @@ from .direct import crop, full_size, pad_zeros, tap_window
 
 __all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "parallel_map", "eligible", "CHUNK_BYTES"]
 
-#: Output bytes per chunk (about half an L2 cache of the 2-core dev box).
-CHUNK_BYTES = 256 * 2**10
+#: Scratch bytes per worker (phases + wide output + product buffer): about an L2 cache of the 2-core dev box.
+CHUNK_BYTES = 768 * 2**10
 #: Below this many output bytes a single thread is faster than handing work to a pool.
 _PARALLEL_MIN_BYTES = 512 * 2**10
+
+#: Forward workers: the element-wise passes are memory bound and each ufunc call is short,
+#: so on the 2-core dev box a second thread measured slower than one (GIL hand-offs per
+#: call); raise this on machines where it pays.
+FORWARD_THREADS = 1
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
@@ -77,20 +87,21 @@ def _chunks(n: int, groups: int, bytes_per_group: int) -> list[tuple[slice, slic
     return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
 
 
-def _phases(x: np.ndarray, geometry: ConvGeometry, lengths: tuple[int, ...], slack: int) -> np.ndarray:
-    """Zero-padded ``x`` split into stride phases, flattened: ``(N, C, S, prod(lengths) + slack)``.
+def _fill_phases(buffer: np.ndarray, x: np.ndarray, geometry: ConvGeometry, lengths: tuple[int, ...]) -> None:
+    """Write the in-bounds cells of ``x (b, C, *input)`` into the flattened stride phases
+    ``buffer (b, C, S, prod(lengths) + slack)``; the padding cells are left as they are
+    (zero: the buffer is zero-filled once and the written cells are the same every call).
 
     Phase ``r`` (one per combination of per-dimension remainders, ``S = prod(stride)``)
     holds padded cells ``q * stride + r`` at ``q``; ``lengths`` (>= ceil(padded / stride))
     fixes each phase's extent, and ``slack`` zeros after it let the last flat slices run
     past the end. Every tap then reads a contiguous run of one phase.
     """
-    n, c = x.shape[:2]
+    b, c = x.shape[:2]
     stride = geometry.stride
-    count = math.prod(stride)
-    buffer = np.zeros((n, c, count, math.prod(lengths) + slack), dtype=x.dtype)
+    size = math.prod(lengths)
     for index, remainder in enumerate(np.ndindex(*stride)):
-        target = buffer[:, :, index, :math.prod(lengths)].reshape(n, c, *lengths)
+        target = buffer[:, :, index, :size].reshape(b, c, *lengths)
         source, destination = [], []
         for r, s, (lo, _), i, q in zip(remainder, stride, geometry.padding, geometry.input_size, lengths):
             first = max(0, -(-(lo - r) // s))                 # first q with q*s + r - lo >= 0
@@ -101,7 +112,6 @@ def _phases(x: np.ndarray, geometry: ConvGeometry, lengths: tuple[int, ...], sla
             destination.append(slice(first, last + 1))
         else:
             target[(slice(None), slice(None)) + tuple(destination)] = x[(slice(None), slice(None)) + tuple(source)]
-    return buffer
 
 
 def _flat_plan(geometry: ConvGeometry):
@@ -120,46 +130,93 @@ def _flat_plan(geometry: ConvGeometry):
     return tuple(lengths), wide, taps, slack
 
 
-def _accumulate(y: np.ndarray, phases: np.ndarray, weights: np.ndarray, taps, length: int) -> None:
+def _accumulate(y: np.ndarray, tmp: np.ndarray, phases: np.ndarray, weights: np.ndarray, taps, length: int) -> None:
     """``y (b, g, og, length) = sum over taps, i of phases[:, :, i, phase, off:off+length] * weights[k, i]``.
 
-    ``weights`` is ``(K, cg, g, og, 1)``, broadcastable against ``y``.
+    ``weights`` is ``(K, cg, g, og, 1)``, broadcastable against ``y``; ``tmp`` is ``y``-shaped scratch.
     """
-    tmp = None
     cg = weights.shape[1]
+    first = True
     for k, (phase, offset) in enumerate(taps):
         for i in range(cg):
             run = phases[:, :, None, i, phase, offset:offset + length]            # (b, g, 1, length)
-            if k == 0 and i == 0:
+            if first:
                 np.multiply(run, weights[k, i], out=y)
+                first = False
                 continue
-            if tmp is None:
-                tmp = np.empty_like(y)
             np.multiply(run, weights[k, i], out=tmp)
             np.add(y, tmp, out=y)
 
 
+def _scratch_per_group(cg: int, og: int, count: int, phase_length: int, length: int, itemsize: int) -> int:
+    """Scratch bytes per (sample, group): its stride phases, the wide output and the product buffer."""
+    return (cg * count * phase_length + 2 * og * length) * itemsize
+
+
+def _blocks(n: int, groups: int, per_group: int, limit: int) -> list[tuple[slice, slice]]:
+    """(batch, group) blocks of at most ``limit`` scratch bytes (at least one group each)."""
+    per_sample = groups * per_group
+    if per_sample <= limit:
+        step = max(1, limit // max(per_sample, 1))
+        return [(slice(b, min(b + step, n)), slice(0, groups)) for b in range(0, n, step)]
+    step = max(1, limit // max(per_group, 1))
+    step = -(-groups // -(-groups // step))                # even split
+    return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
+
+
 def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    """Shift-and-accumulate on flattened stride phases: every tap is one contiguous run per channel."""
+    """Shift-and-accumulate on flattened stride phases: every tap is one contiguous run per channel.
+
+    Work goes in (batch, channel) blocks: each block's input is gathered into its
+    worker's zero-padded phase buffer (in cache), the taps accumulate into a wide output
+    buffer, and its valid columns are copied to ``y``. Scratch per worker is at most
+    ``min(CHUNK_BYTES, workspace budget / workers)`` (one channel plane at least).
+    """
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     cg, og = c_in // groups, c_out // groups
+    out = tuple(geometry.output_size)
+    y = np.empty((n, c_out, *out), dtype=x.dtype)
+    if y.size == 0:
+        return y
     lengths, wide, taps, slack = _flat_plan(geometry)
-    phases = _phases(x, geometry, lengths, slack).reshape(n, groups, cg, math.prod(geometry.stride), -1)
+    count = math.prod(geometry.stride)
+    phase_length = math.prod(lengths) + slack
+    length = math.prod(wide)
     w = weight.reshape(groups, og, cg, -1)
     weights = np.ascontiguousarray(w.transpose(3, 2, 0, 1))[..., None]           # (K, cg, g, og, 1)
-    length = math.prod(wide)
-    y_wide = np.empty((n, groups, og, length), dtype=x.dtype)
+    xg = x.reshape(n, groups, cg, *geometry.input_size)
+    yg = y.reshape(n, groups, og, *out)
+    itemsize = x.itemsize
+    per_group = _scratch_per_group(cg, og, count, phase_length, length, itemsize)
+    threads = FORWARD_THREADS if y.nbytes >= _PARALLEL_MIN_BYTES else 1
+    threads = max(1, min(threads, get_config().threads))
+    limit = min(CHUNK_BYTES, get_config().workspace_bytes // threads)
+    blocks = _blocks(n, groups, per_group, limit)
+    workers = max(1, min(threads, len(blocks)))
+    crop_valid = (slice(None),) * 3 + tuple(slice(0, o) for o in out)
 
-    def run(block):
-        batch, chans = block
-        _accumulate(y_wide[batch, chans], phases[batch, chans], weights[:, :, chans], taps, length)
+    def run(part):
+        bmax = max(b.stop - b.start for b, _ in part)
+        gmax = max(g.stop - g.start for _, g in part)
+        phases = np.zeros((bmax, gmax * cg, count, phase_length), dtype=x.dtype)
+        y_wide = np.empty((bmax, gmax, og, length), dtype=x.dtype)
+        tmp = np.empty_like(y_wide)
+        for batch, chans in part:
+            b, g = batch.stop - batch.start, chans.stop - chans.start
+            ph = phases[:b, :g * cg]
+            _fill_phases(ph, xg[batch, chans].reshape(b, g * cg, *geometry.input_size), geometry, lengths)
+            ph = ph.reshape(b, g, cg, count, phase_length)
+            yw, tw = y_wide[:b, :g], tmp[:b, :g]
+            _accumulate(yw, tw, ph, weights[:, :, chans], taps, length)
+            yg[batch, chans] = yw.reshape(b, g, og, *wide)[crop_valid]
 
-    parallel_map(run, _chunks(n, groups, og * length * x.itemsize), y_wide.nbytes)
-    y_wide = y_wide.reshape(n, c_out, *wide)
-    if tuple(wide) == tuple(geometry.output_size):
-        return y_wide
-    return np.ascontiguousarray(y_wide[(slice(None), slice(None)) + tuple(slice(0, o) for o in geometry.output_size)])
+    if workers == 1:
+        run(blocks)
+    else:
+        parts = [blocks[i::workers] for i in range(workers)]
+        parallel_map(run, parts, y.nbytes)
+    return y
 
 
 def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:

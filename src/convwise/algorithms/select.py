@@ -63,6 +63,15 @@ _COPY_BYTES_PER_SECOND = 6e9      # strided gather into a column buffer (one thr
 _PASS_BYTES_PER_SECOND = 8e9      # element-wise multiply/add passes, per thread, in cache
 _EINSUM_FLOPS = 0.6e9             # numpy einsum sum-of-products (direct), one thread
 _FLOAT64_SLOWDOWN = 2.0           # GEMM and bandwidth both halve for double precision
+_DEPTHWISE_ELEMENTS_PER_SECOND = 6e9  # multiply/add by a per-row weight, in cache, one thread (float32)
+_DEPTHWISE_FLOAT64 = 1.6          # float64 slowdown of those passes
+_DEPTHWISE_ROW_SECONDS = 4e-8     # per-row cost of each broadcast pass (NumPy outer-loop overhead)
+_DEPTHWISE_FIXED_SECONDS = 1e-4  # planning and Python set-up of one forward call
+_DEPTHWISE_CALL_SECONDS = 1.5e-6  # per ufunc call on a block (smaller than a general NumPy call)
+_STRIDED_GATHER_BYTES_PER_SECOND = 1.5e9   # strided split of the input into its stride phases
+#: measured / modelled time of gemm and shift on grouped layers with few channels per group
+#: (C_in/g * C_out/g <= 2, <= 16): their tiny products run at copy speed, not the penalised GEMM rate
+_FEW_CHANNELS_SCALE = ((2, 0.4), (16, 0.55))
 #: measured seconds / (module cost in GEMM-flop equivalents / GEMM rate), and a fixed overhead
 _SHIFT_SCALE = 0.75               # measured / modelled time of shift (contiguous tap copies beat the model)
 _WINOGRAD_SCALE = 6.0             # measured / modelled time of winograd.forward (transform passes dominate)
@@ -82,6 +91,19 @@ def _gemm_seconds(m: int, k: int, n: int, count: int, itemsize: int) -> float:
         return count * _CALL_SECONDS
     rate = _GEMM_FLOPS_PER_THREAD * _threads() * efficiency / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
     return count * (2.0 * m * k * n / rate + _CALL_SECONDS)
+
+
+def _few_channels(x_shape, w_shape, geometry, groups, kind) -> float:
+    """Scale of the gemm/shift models for grouped layers with few channels per group
+    (halved discount when strided: the strided im2col gather then dominates)."""
+    if groups == 1:
+        return 1.0
+    per_group = (x_shape[1] // groups) * (w_shape[1] if kind == "transpose" else w_shape[0] // groups)
+    strided = any(s > 1 for s in geometry.stride)
+    for limit, scale in _FEW_CHANNELS_SCALE:
+        if per_group <= limit:
+            return min(1.0, 2.0 * scale) if strided else scale
+    return 1.0
 
 
 def _problem(kind, x_shape, w_shape, geometry, groups):
@@ -158,16 +180,29 @@ def _cost_depthwise(kind, x_shape, w_shape, geometry, groups, itemsize):
     if kind == "weight_grad":
         elements = n * c_out * positions * taps * cg
         return elements * 2 / (_EINSUM_FLOPS * 4 * min(_threads(), taps)) + taps * _CALL_SECONDS
-    out_bytes = n * c_out * positions * itemsize
-    passes = 2 * taps * cg
-    chunks = max(1, out_bytes // (256 << 10))
-    threads = _threads() if out_bytes >= (512 << 10) else 1
-    stride_penalty = 1.0 + 0.25 * (math.prod(geometry.stride) - 1) if kind == "forward" else 1.0
-    padded = getattr(geometry, "padded_size", geometry.output_size)         # transposed: about the output
-    phases = n * c_in * math.prod(padded) * itemsize                         # zero-fill + gather of the phases
-    gather = phases * (2.0 if math.prod(geometry.stride) == 1 else 4.0) / _COPY_BYTES_PER_SECOND
-    return (gather + passes * out_bytes * stride_penalty / (_PASS_BYTES_PER_SECOND * threads)
-            + chunks * passes * _CALL_SECONDS / threads)
+    if kind == "forward":
+        from . import depthwise
+
+        lengths, wide, _, slack = depthwise._flat_plan(geometry)
+        length = math.prod(wide)
+        out_elements = n * c_out * length
+        phase_elements = n * c_in * (math.prod(lengths) + slack)
+        per_group = depthwise._scratch_per_group(cg, c_out // groups, math.prod(geometry.stride),
+                                                 math.prod(lengths) + slack, length, itemsize)
+        limit = min(depthwise.CHUNK_BYTES, get_config().workspace_bytes)
+        blocks = n if groups * per_group <= limit else n * -(-groups // max(1, limit // max(per_group, 1)))
+    else:                                  # transposed: about the output, chunked like the forward
+        out_elements = n * c_out * positions
+        phase_elements = n * c_in * math.prod(getattr(geometry, "output_size", ())) * 2
+        blocks = max(1, out_elements * itemsize // (256 << 10))
+    passes = 2 * taps * cg - 1
+    rate = _DEPTHWISE_ELEMENTS_PER_SECOND / (1.0 if itemsize == 4 else _DEPTHWISE_FLOAT64)
+    rows = n * c_out * passes                                                # one inner loop per row and pass
+    gather = (phase_elements * itemsize / _STRIDED_GATHER_BYTES_PER_SECOND if any(s > 1 for s in geometry.stride)
+              and kind == "forward" else phase_elements * itemsize / _COPY_BYTES_PER_SECOND)
+    return (_DEPTHWISE_FIXED_SECONDS + passes * out_elements / rate + rows * _DEPTHWISE_ROW_SECONDS + gather
+            + out_elements * itemsize / _COPY_BYTES_PER_SECOND
+            + blocks * (passes + math.prod(geometry.stride) + 1) * _DEPTHWISE_CALL_SECONDS)
 
 
 def _cost_direct(kind, x_shape, w_shape, geometry, groups, itemsize):
@@ -187,7 +222,14 @@ def _cost_winograd(kind, x_shape, w_shape, geometry, groups, itemsize):
     return _WINOGRAD_SCALE * (_gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize) + passes)
 
 
-_MODELS = {"shift": _cost_shift, "winograd": _cost_winograd, "gemm": _cost_gemm, "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
+def _scaled(model):
+    def cost(kind, x_shape, w_shape, geometry, groups, itemsize):
+        return _few_channels(x_shape, w_shape, geometry, groups, kind) * model(kind, x_shape, w_shape, geometry, groups, itemsize)
+    cost.__doc__ = model.__doc__
+    return cost
+
+
+_MODELS = {"shift": _scaled(_cost_shift), "winograd": _cost_winograd, "gemm": _scaled(_cost_gemm), "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
 
 
 def _module(method):
