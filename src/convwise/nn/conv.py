@@ -22,7 +22,6 @@ Conv2d(1, 5, kernel_size=(5, 5), stride=(1, 1))
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -95,12 +94,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """torch's default: kaiming_uniform(a=sqrt(5)) weight, bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=self._rng)
-        if self.bias is not None:
-            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight.shape)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound, rng=self._rng)
+        init.reset_weight_and_bias(self.weight, self.bias, rng=self._rng)
 
     def extra_repr(self) -> str:
         n = self._spatial

@@ -101,3 +101,13 @@ def zeros_(tensor):
 def ones_(tensor):
     _array(tensor)[...] = 1
     return tensor
+
+
+def reset_weight_and_bias(weight, bias, *, rng=None) -> None:
+    """torch's default for Linear and Conv layers: kaiming_uniform(a=sqrt(5)) weight
+    (i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))) and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    kaiming_uniform_(weight, a=math.sqrt(5), rng=rng)
+    if bias is not None:
+        fan_in, _ = calculate_fan_in_and_fan_out(_array(weight).shape)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound, rng=rng)
