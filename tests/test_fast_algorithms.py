@@ -107,8 +107,8 @@ def test_winograd_tile_choice_follows_cost():
 
 @pytest.mark.parametrize("name", ["winograd", "fft"])
 def test_two_threads_match_one_and_restore_blas(rng, name):
-    """threads=2 runs chunks on a pool with single-threaded BLAS; results agree with one
-    thread and the BLAS thread setting is restored afterwards."""
+    """threads=2 (fft: chunks on a pool with single-threaded BLAS; winograd: BLAS threads)
+    agrees with one thread, and the BLAS thread setting is the same afterwards."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     x, w = arrays(rng, (3, 8, 21, 19), (6, 8, 3, 3) if name == "winograd" else (6, 8, 7, 7), np.float32)
     geometry = conv_geometry((21, 19), w.shape[2:], 1, "same")
