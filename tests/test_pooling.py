@@ -402,22 +402,18 @@ def test_errors(call, kind, words):
         assert word in message, (word, message)
 
 
-# --------------------------------------------------------------------------- fast paths (phase layout, chunks, threads)
+# --------------------------------------------------------------------------- fast paths (phase layout, chunks)
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Force many plane chunks and the worker-thread path on small inputs."""
+    """Force many plane chunks on small inputs."""
     from convwise.functional import pooling
-    import convwise
     monkeypatch.setattr(pooling, "_CHUNK_BYTES", 1)          # one plane per chunk
-    monkeypatch.setattr(pooling, "_THREAD_MIN_BYTES", 0)
-    with convwise.config(threads=3):
-        yield
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_chunked_threaded_paths_match_torch(small_chunks, dtype):
+def test_chunked_paths_match_torch(small_chunks, dtype):
     rng = np.random.default_rng(11)
     x = _data(rng, (3, 5, 23, 18), dtype, ties=True)
     x[1, 2, 4, 7] = np.nan                 # NaN in one plane only: that chunk takes the exact step
