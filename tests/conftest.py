@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,18 @@ def numeric_vjp(f, x: np.ndarray, cotangent: np.ndarray, eps: float = 1e-6) -> n
     """Finite-difference vector-Jacobian product: d sum(f(x) * cotangent) / dx."""
     x = np.array(x, dtype=np.float64)
     return numeric_gradient(lambda: float(np.sum(f(x) * cotangent)), x, eps)
+
+
+def peak_memory(function, *args):
+    """``(function(*args), peak bytes allocated during the call)``, traced by tracemalloc."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = function(*args)
+        return result, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.fixture

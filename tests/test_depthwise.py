@@ -4,7 +4,6 @@ float64 torch and the ``direct`` reference, its workspace budget and the public 
 from __future__ import annotations
 
 import dataclasses
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import convwise as cw
 from convwise import arithmetic
 from convwise.algorithms import FORWARD, depthwise, direct
 
-from conftest import rel_error, to_torch
+from conftest import peak_memory, rel_error, to_torch
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 CW_CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}
@@ -112,14 +111,7 @@ def test_workspace_budget(case, threads, rng):
     geometry = arithmetic.conv_geometry(xs[2:], ws[2:], stride, 1, 1)
     y_bytes = xs[0] * ws[0] * np.prod(geometry.output_size) * 4
     with cw.config(workspace_mib=1, threads=threads):
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            base = tracemalloc.get_traced_memory()[0]
-            y = depthwise.conv_forward(x, w, geometry, xs[1])
-            peak = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            tracemalloc.stop()
+        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, xs[1])
     assert peak - y_bytes <= 2**20 + 64 * 2**10, peak - y_bytes
     assert rel_error(y, _reference(x, w, geometry, xs[1])) <= 1e-5
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import convwise
 from convwise.algorithms import direct, fft, winograd
 from convwise.arithmetic import ConvGeometry, conv_geometry, conv_transpose_geometry
 
-from conftest import TOLERANCE, rel_error, to_torch
+from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 
 DTYPES = [np.float32, np.float64]
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -257,17 +256,6 @@ def test_fft_eligibility_and_cost():
     assert winograd.cost((1, 64, 56, 56), (64, 64, 3, 3), small, 1) < gemm_like
 
 
-def peak_bytes(function, *args):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        result = function(*args)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return result, peak
-
-
 @pytest.mark.parametrize("name", ["winograd", "fft"])
 def test_workspace_budget_honoured(rng, name):
     x, w = arrays(rng, (4, 16, 48, 48), (16, 16, 3, 3), np.float32)
@@ -275,7 +263,7 @@ def test_workspace_budget_honoured(rng, name):
     run = {"winograd": winograd.forward, "fft": fft.forward}[name]
     budget_mib = 1.0
     with convwise.config(workspace_mib=budget_mib):
-        y, peak = peak_bytes(run, x, w, geometry, 1)
+        y, peak = peak_memory(run, x, w, geometry, 1)
     assert rel_error(y, torch_conv(x, w, geometry, 1)) <= TOLERANCE[np.float32][1]
     slack = 256 * 1024
     assert peak <= budget_mib * 2**20 + y.nbytes + slack, peak
@@ -286,7 +274,7 @@ def test_fft_weight_grad_budget(rng):
     geometry = conv_geometry((64, 64), 9, 1, 4)
     dy = rng.standard_normal((2, 8, 64, 64)).astype(np.float32)
     with convwise.config(workspace_mib=2.0):
-        grad, peak = peak_bytes(fft.weight_grad, x, dy, geometry, 1)
+        grad, peak = peak_memory(fft.weight_grad, x, dy, geometry, 1)
     assert rel_error(grad, direct.conv_weight_grad(x, dy, geometry, 1)) <= TOLERANCE[np.float32][1]
     # the transposed copies of x and dy are the only other allocations
     assert peak <= 2 * 2**20 + x.nbytes + dy.nbytes + grad.nbytes + 256 * 1024, peak

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -11,21 +10,10 @@ import convwise as cw
 from convwise import arithmetic
 from convwise.algorithms import gemm
 
-from conftest import rel_error
+from conftest import peak_memory, rel_error
 
 MIB = 2**20
 SLACK = 64 * 2**10          # small allocations: index tuples, weight views, matmul bookkeeping
-
-
-def _peak(function):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        result = function()
-        return result, tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.parametrize("kwargs, groups", [
@@ -41,7 +29,7 @@ def test_forward_peak_stays_within_budget_plus_output(rng, kwargs, groups):
     full_columns = x.shape[0] * x.shape[1] * np.prod(w.shape[2:]) * np.prod(geometry.output_size) * 4
     assert full_columns > 2 * MIB                           # the untiled im2col would be much larger
     with cw.config(workspace_mib=1):
-        y, peak = _peak(lambda: cw.conv2d(x, w, groups=groups, method="gemm", **kwargs))
+        y, peak = peak_memory(lambda: cw.conv2d(x, w, groups=groups, method="gemm", **kwargs))
     assert peak <= 1 * MIB + y.nbytes + SLACK, (peak, y.nbytes)
     reference = cw.conv2d(x.astype(np.float64), w.astype(np.float64), groups=groups, method="direct", **kwargs)
     assert rel_error(y, reference) <= 1e-5
@@ -52,7 +40,7 @@ def test_weight_grad_peak_stays_within_budget(rng):
     geometry = arithmetic.conv_geometry(x.shape[2:], (3, 3), 1, 1, 1)
     dy = rng.standard_normal((2, 16, *geometry.output_size)).astype(np.float32)
     with cw.config(workspace_mib=0.5):
-        grad, peak = _peak(lambda: gemm.conv_weight_grad(x, dy, geometry, 1))
+        grad, peak = peak_memory(lambda: gemm.conv_weight_grad(x, dy, geometry, 1))
     assert peak <= 0.5 * MIB + 2 * grad.nbytes + SLACK, peak
     from convwise.algorithms import direct
     assert rel_error(grad, direct.conv_weight_grad(x.astype(np.float64), dy.astype(np.float64), geometry, 1)) <= 1e-5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from convwise import arithmetic
 from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select, shift
 from convwise.functional.grad import _input_gradient_geometry
 
-from conftest import TOLERANCE, rel_error, to_torch
+from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 
 TORCH_CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
 MIB = 2**20
@@ -153,17 +152,6 @@ def test_row_tiles_cover_everything_within_the_budget():
                        for b, r in plan)
 
 
-def _peak(function):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        result = function()
-        return result, tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_workspace_budget_is_honoured(threads, rng):
     x = rng.standard_normal((2, 32, 48, 48)).astype(np.float32)
@@ -172,10 +160,10 @@ def test_workspace_budget_is_honoured(threads, rng):
     dy = rng.standard_normal((2, 16, *geometry.output_size)).astype(np.float32)
     slack = 96 * 2**10
     with cw.config(workspace_mib=1, threads=threads):
-        y, peak = _peak(lambda: shift.conv_forward(x, w, geometry, 1))
+        y, peak = peak_memory(lambda: shift.conv_forward(x, w, geometry, 1))
         # the workers' tile buffers together stay within the budget
         assert peak <= 1 * MIB + y.nbytes + w.nbytes + slack, (peak, y.nbytes)
-        grad, peak_w = _peak(lambda: shift.conv_weight_grad(x, dy, geometry, 1))
+        grad, peak_w = peak_memory(lambda: shift.conv_weight_grad(x, dy, geometry, 1))
         assert peak_w <= 1 * MIB + (threads + 2) * 2 * grad.nbytes + slack, peak_w
     x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
     assert rel_error(y, direct.conv_forward(x64, w64, geometry, 1)) <= 1e-5

@@ -19,7 +19,7 @@ import convwise.functional as cwf
 from convwise import arithmetic
 from convwise.algorithms import direct, gemm
 
-from conftest import rel_error, to_torch
+from conftest import peak_memory, rel_error, to_torch
 
 TORCH_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -126,8 +126,7 @@ def test_strided_conv_input_gradient(rng, spatial, size, kernel, stride, padding
 
 
 def test_workspace_stays_within_budget_plus_output(rng):
-    import tracemalloc
-
+    
     import convwise as cw
 
     geometry = arithmetic.conv_transpose_geometry((20, 20), (4, 4), 2, 1)
@@ -136,13 +135,7 @@ def test_workspace_stays_within_budget_plus_output(rng):
     columns = x.shape[0] * 16 * 16 * 400 * 4
     assert columns > 2**20                           # all samples' columns at once exceed the budget
     with cw.config(workspace_mib=1):
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            y = gemm.conv_transpose(x, w, geometry, 1)
-            peak = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            tracemalloc.stop()
+        y, peak = peak_memory(gemm.conv_transpose, x, w, geometry, 1)
     # columns within the budget, the output, and one phase's accumulator (a quarter of it here)
     assert peak <= 2**20 + 1.25 * y.nbytes + 64 * 2**10, (peak, y.nbytes)
     assert rel_error(y, direct.conv_transpose(x.astype(np.float64), w.astype(np.float64), geometry, 1)) <= 1e-5
