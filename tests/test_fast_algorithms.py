@@ -278,3 +278,35 @@ def test_fft_weight_grad_budget(rng):
     assert rel_error(grad, direct.conv_weight_grad(x, dy, geometry, 1)) <= TOLERANCE[np.float32][1]
     # the transposed copies of x and dy are the only other allocations
     assert peak <= 2 * 2**20 + x.nbytes + dy.nbytes + grad.nbytes + 256 * 1024, peak
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding, output_padding, groups, size", [
+    (0, 0, 1, (7, 9)), (1, 0, 2, (8, 8)), (2, 0, 1, (6, 5)), (1, 0, 4, (11, 6)), (2, 0, 1, (3, 3))])
+def test_winograd_transpose_matches_torch(rng, dtype, padding, output_padding, groups, size):
+    """Unit-stride 3x3 transposed conv through Winograd (the rewritten forward conv)."""
+    x, w = arrays(rng, (2, 8, *size), (8, 12 // groups, 3, 3), dtype)
+    expected = F.conv_transpose2d(to_torch(x), to_torch(w), None, 1, padding, output_padding, groups).numpy()
+    got = convwise.conv_transpose2d(x, w, None, 1, padding, output_padding, groups, method="winograd")
+    assert got.dtype == dtype
+    assert rel_error(got, expected) <= TOLERANCE[dtype][1]
+    assert winograd.eligible(x.shape, w.shape, conv_transpose_geometry(size, 3, 1, padding), groups, dtype,
+                             kind="transpose")
+    assert not winograd.eligible(x.shape, w.shape, conv_transpose_geometry(size, 3, 2, padding), groups, dtype,
+                                 kind="transpose")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_input_gradient_matches_autograd(rng, dtype):
+    """The input gradient of a 3x3 conv (incl. 'same' and unread trailing cells) via Winograd."""
+    from convwise.functional import conv_nd_backward
+
+    for padding, size in [("same", (10, 9)), (0, (9, 8)), (1, (6, 12))]:
+        x, w = arrays(rng, (2, 6, *size), (5, 6, 3, 3), dtype)
+        tx = to_torch(x).requires_grad_()
+        y = F.conv2d(tx, to_torch(w), padding=padding)
+        dy = torch.from_numpy(rng.standard_normal(tuple(y.shape)))
+        y.backward(dy)
+        gx, _, _ = conv_nd_backward(dy.numpy().astype(dtype), x, w, 1, padding, spatial=2, method="winograd",
+                                    needs=(True, False, False))
+        assert rel_error(gx, tx.grad.numpy()) <= TOLERANCE[dtype][1]

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config
-from ..arithmetic import ConvGeometry
+from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .fft import _chunks
 
@@ -81,10 +81,13 @@ _CALL_WEIGHT = 1e5            # per small GEMM call (a*a*groups of them per chun
 _CHUNK_BYTES = 3 << 20         # scratch per chunk of tiles: about what stays in one core's L2
 
 
-def eligible(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype, *, kind: str = "forward") -> bool:
-    """Forward only: 2-D, 3x3 kernel, stride 1, dilation 1, float32/float64, any padding and
-    groups (float32 with many channels per group falls back to F(2x2), see :func:`tile_size`)."""
-    return (kind == "forward" and isinstance(geometry, ConvGeometry) and geometry.ndim == 2 and tuple(geometry.kernel_size) == (3, 3) and tuple(geometry.stride) == (1, 1)
+def eligible(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> bool:
+    """Forward and transpose (the input gradient): 2-D, 3x3 kernel, stride 1, dilation 1,
+    float32/float64, any padding and groups (float32 with many channels per group falls
+    back to F(2x2), see :func:`tile_size`)."""
+    expected = {"forward": ConvGeometry, "transpose": TransposeGeometry}.get(kind)
+    return (expected is not None and isinstance(geometry, expected) and geometry.ndim == 2
+            and tuple(geometry.kernel_size) == (3, 3) and tuple(geometry.stride) == (1, 1)
             and tuple(geometry.dilation) == (1, 1) and np.dtype(dtype) in (np.float32, np.float64))
 
 
@@ -215,4 +218,15 @@ def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
         target[...] = grid[:, :, :last - first, :out_w]
 
 
-register("winograd", forward=forward)
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit-stride transposed 3x3 convolution (e.g. the input gradient of a 3x3 conv):
+    :func:`forward` on the flipped, channel-swapped kernel (:func:`gemm.transposed_as_conv`)."""
+    from .gemm import conv_transpose as gemm_transpose, transposed_as_conv
+
+    x2, w2, rewritten = transposed_as_conv(x, weight, geometry, groups)
+    if all(s > 0 for s in rewritten.input_size):
+        return forward(x2, w2, rewritten, groups)
+    return gemm_transpose(x, weight, geometry, groups)    # the input is cropped away entirely
+
+
+register("winograd", forward=forward, transpose=transpose)
