@@ -32,6 +32,8 @@ shift measure within 20% of each other and swap places between runs): Winograd o
 shift 3.8 ms, gemm 5.1 ms at N=1; 22.8 vs 31.4 vs 37.6 ms at N=8), gemm on the 256-channel
 14x14 and strided layers, pointwise on 1x1, shift on dilated/grouped/3-D, FFT on kernels
 13 and 31 (3-6x faster than gemm there), depthwise or gemm (within 6%) on depthwise layers.
+With ``--threads 2``: 15 of 17 (misses: 256x256 14x14, Winograd 4.0 ms where gemm takes 3.0 --
+the two are predicted 3.86 vs 3.87 ms; dilated d4, shift 9.1 ms vs gemm 8.1).
 Predictions are rough in absolute terms (0.2-2x of measured); only the ranking matters.
 Re-run the script on new hardware; ``measure`` mode needs no calibration at all.
 """
