@@ -54,6 +54,16 @@ def numeric_vjp(f, x: np.ndarray, cotangent: np.ndarray, eps: float = 1e-6) -> n
     return numeric_gradient(lambda: float(np.sum(f(x) * cotangent)), x, eps)
 
 
+def assert_error(call, kind, words) -> str:
+    """``call()`` raises ``kind`` whose message contains every one of ``words``; returns the message."""
+    with pytest.raises(kind) as info:
+        call()
+    message = str(info.value)
+    for word in words:
+        assert word in message, (word, message)
+    return message
+
+
 def peak_memory(function, *args):
     """``(function(*args), peak bytes allocated during the call)``, traced by tracemalloc."""
     tracemalloc.start()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import convwise.functional as cf
 from convwise.functional.pooling import avg_pool_nd
-from conftest import TOLERANCE, numeric_vjp, rel_error, to_torch
+from conftest import TOLERANCE, assert_error, numeric_vjp, rel_error, to_torch
 
 DTYPES = (np.float32, np.float64)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
@@ -395,11 +395,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("call, kind, words", ERRORS)
 def test_errors(call, kind, words):
-    with pytest.raises(kind) as info:
-        call()
-    message = str(info.value)
-    for word in words:
-        assert word in message, (word, message)
+    assert_error(call, kind, words)
 
 
 # --------------------------------------------------------------------------- fast paths (phase layout, chunks)
