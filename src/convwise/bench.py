@@ -2,9 +2,9 @@
 
 The suite lives in ``benchmarks/suite.toml`` (``[[layer]]`` entries; ``[[quick]]`` for a
 fast smoke run). Every layer is run by convwise and by torch (when installed) in the
-same process with the same thread count, interleaved call by call so that both see the
-same machine load; each library gets one warm-up call, then the median of ``repeat``
-timed calls is reported. The machine's sgemm rate (``np.matmul`` of two 2048x2048
+same process with the same thread count, interleaved in blocks (ABBA per layer, a short
+pause and a warm-up call before each block, see ``_time_pair``) so that both see the same
+machine load; the median of about ``repeat`` timed calls per library is reported. The machine's sgemm rate (``np.matmul`` of two 2048x2048
 float32 matrices) is measured in the same run, so each layer's effective GFLOP/s can be
 shown as a percentage of what BLAS reaches on a large square product.
 
@@ -180,17 +180,35 @@ def _callables(layer: dict, torch):
     return ours, theirs
 
 
-def _time_pair(ours, theirs, repeat: int) -> tuple[float | None, float | None]:
-    """Medians (seconds) of interleaved timed calls after one warm-up call each."""
+# Seconds to let the other library's idle worker threads stop spinning before a block.
+# OpenBLAS workers spin (sched_yield) for about 0.1 s after each call and GNU OpenMP's a
+# little; measured on the 2-core dev VM, a torch conv started inside that window ran 2-10x
+# slower (64->64 56x56 k3: 6-32 ms instead of 1.7-2.7 ms), and NumPy after torch ~30 %.
+SETTLE_SECONDS = 0.2
+
+
+def _time_pair(ours, theirs, repeat: int, settle: float = SETTLE_SECONDS) -> tuple[float | None, float | None]:
+    """Medians (seconds) of timed calls, in blocks ABBA: each block waits ``settle``
+    seconds, makes one untimed warm-up call, then ``ceil(repeat / 2)`` timed calls.
+
+    Blocks rather than call-by-call alternation: with more than one thread, a call
+    straight after the other library's call measures their thread pools fighting over
+    the cores (see :data:`SETTLE_SECONDS`), which no real program does; with one thread
+    there are no worker threads and ``settle`` is 0. Two blocks each, in mirrored order,
+    keep slow drifts of the machine's load fair to both.
+    """
     calls = [f for f in (ours, theirs) if f is not None]
-    for f in calls:
-        f()
     samples = {id(f): [] for f in calls}
-    for _ in range(repeat):
-        for f in calls:
-            start = time.perf_counter()
+    per_block = -(-repeat // 2)
+    for order in (calls, calls[::-1]):
+        for f in order:
+            if settle and len(calls) > 1:
+                time.sleep(settle)
             f()
-            samples[id(f)].append(time.perf_counter() - start)
+            for _ in range(per_block):
+                start = time.perf_counter()
+                f()
+                samples[id(f)].append(time.perf_counter() - start)
     return tuple(statistics.median(samples[id(f)]) if f is not None else None for f in (ours, theirs))
 
 
@@ -226,7 +244,7 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
             for layer in iterator:
                 if progress:
                     iterator.set_postfix_str(layer["name"])
-                rows.append(_run_layer(layer, torch, repeat, peak))
+                rows.append(_run_layer(layer, torch, repeat, peak, SETTLE_SECONDS if threads > 1 else 0.0))
         finally:
             if torch is not None:
                 torch.set_num_threads(previous_torch_threads)
@@ -242,7 +260,7 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
     }
 
 
-def _run_layer(layer: dict, torch, repeat: int, peak: float) -> dict:
+def _run_layer(layer: dict, torch, repeat: int, peak: float, settle: float) -> dict:
     row = {"name": layer["name"], "op": layer["op"], "input": list(layer["input"]),
            "weight": list(layer["weight"]) if "weight" in layer else None, "kwargs": dict(layer["kwargs"]),
            "direction": "backward" if layer["op"].endswith("_backward") else "forward",
@@ -257,7 +275,7 @@ def _run_layer(layer: dict, torch, repeat: int, peak: float) -> dict:
         row["note"] = f"convwise lacks {layer['op']}"
     elif "weight" in layer:
         row["method"] = _method(layer)
-    ours_s, theirs_s = _time_pair(ours, theirs, repeat)
+    ours_s, theirs_s = _time_pair(ours, theirs, repeat, settle)
     flops = layer_flops(layer)
     if ours_s is not None:
         row["convwise_ms"] = ours_s * 1e3

@@ -18,7 +18,7 @@ def _positive(text: str) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="benchmark convwise against PyTorch on the fixed layer suite",
-        description="Run the benchmark suite (benchmarks/suite.toml), interleaving convwise and torch in one "
+        description="Run the benchmark suite (benchmarks/suite.toml), interleaving convwise and torch (in blocks) in one "
                     "process with the same thread count; print a table and geometric means.")
     parser.add_argument("--quick", action="store_true", help="tiny shapes only (a smoke test, seconds)")
     parser.add_argument("--repeat", type=_positive, default=None, help="timed runs per layer (median; default 5, quick 2)")
