@@ -139,6 +139,14 @@ def _geometry(kernel=(3, 3), stride=1, padding=1, dilation=1, size=(16, 16)):
     return arithmetic.conv_geometry(size, kernel, stride, padding, dilation)
 
 
+@pytest.fixture(autouse=True)
+def fresh_choices():
+    """These tests patch the registry and cost models under the cache of predicted choices."""
+    select.clear_cache()
+    yield
+    select.clear_cache()
+
+
 @pytest.fixture
 def fake_fast(monkeypatch):
     """A registered inexact method that claims to be free and float32-only."""
@@ -326,3 +334,20 @@ def test_threads_setting_reaches_blas():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with cw.config(threads=1):
         assert all(info["num_threads"] == 1 for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas")
+
+
+def test_predicted_choice_is_cached_and_forgotten_when_the_registry_changes(monkeypatch):
+    g = _geometry()
+    problem = ("forward", (1, 8, 16, 16), (8, 8, 3, 3), g, 1, np.float32)
+    first = select.choose_method(*problem)
+    assert first != "freebie"
+    assert select.choose_method(*problem) == first
+    module = types.SimpleNamespace(eligible=lambda *args, **kw: True, cost=lambda *args: 0.0)
+    monkeypatch.setattr(algorithms, "freebie", module, raising=False)
+    try:
+        algorithms.register("freebie", forward=lambda x, w, geometry, groups: direct.conv_forward(x, w, geometry, groups))
+        assert select.choose_method(*problem) == "freebie"          # not the choice cached before
+    finally:
+        FORWARD.pop("freebie", None)
+        select.clear_cache()
+    assert select.choose_method(*problem) == first

@@ -23,6 +23,7 @@ Algorithms never re-validate: :mod:`convwise.functional` checks arguments once.
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 FORWARD: dict[str, Callable] = {}
@@ -35,6 +36,9 @@ def register(name: str, *, forward=None, transpose=None, weight_grad=None) -> No
     for table, function in ((FORWARD, forward), (TRANSPOSE, transpose), (WEIGHT_GRAD, weight_grad)):
         if function is not None:
             table[name] = function
+    select = sys.modules.get(f"{__name__}.select")
+    if select is not None:              # choices made before this registration may change
+        select.clear_cache()
 
 
 def available(kind: str = "forward") -> list[str]:
