@@ -11,9 +11,9 @@ coordinates fall past the output ("wrap" columns) are computed and dropped.
 - forward: the K tap slices are copied (contiguous row copies, no strided im2col
   gather) into a ``(g, K * C_in/g, positions)`` stack and multiplied by the weight
   matrix in one GEMM per tile; the valid columns are then copied into ``y``;
-- weight gradient: ``dy`` is laid onto the grid (zeros in the wrap columns) and each
-  tap's gradient is one GEMM ``dy_grid @ xflat[:, off_t : off_t + span]^T`` read in place
-  (no copy of the input at all);
+- weight gradient: ``dy`` is laid onto the grid (zeros in the wrap columns), transposed
+  once per tile, and each tap's gradient is one GEMM ``xflat[:, off_t : off_t + span] @
+  dy_grid^T`` with the input read in place (no copy of the input at all);
 - transposed convolution (the input gradient) with unit stride is the forward conv with
   the flipped, channel-swapped kernel (:func:`convwise.algorithms.gemm.transposed_as_conv`).
 
@@ -57,8 +57,8 @@ def tile_bytes(c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, bat
     taps = math.prod(geometry.kernel_size)
     row = strides[0]
     padded = c_in * (rows + halo) * row
-    if kind == "weight_grad":
-        return batch * (padded + c_out * rows * row) * itemsize
+    if kind == "weight_grad":                                  # dy on the grid and its transpose
+        return batch * (padded + 2 * c_out * rows * row) * itemsize
     return batch * (padded + (taps * c_in + c_out) * rows * row) * itemsize
 
 
@@ -229,8 +229,9 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     def work(part):
         padded_buffer, b_max, r_max = _buffers(part, c_in, halo, row, x.dtype)
         dy_buffer = np.zeros(c_out * b_max * r_max * row, dtype=x.dtype)
-        grad = np.zeros((groups, og, taps, cg), dtype=x.dtype)
-        partial = np.empty((groups, og, cg), dtype=x.dtype)
+        dyt_buffer = np.empty_like(dy_buffer)
+        grad = np.zeros((groups, taps, cg, og), dtype=x.dtype)
+        partial = np.empty((groups, cg, og), dtype=x.dtype)
         for batch, rows in part:
             b, r = batch.stop - batch.start, rows.stop - rows.start
             length = r * row
@@ -239,11 +240,15 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
             flat = tile.reshape(b, groups, cg, -1)
             dy = dy_buffer[:b * c_out * length].reshape(b, c_out, r, *grid[1:])
             dy[inner] = grad_output[batch, :, rows]                          # wrap columns stay zero
-            dyg = dy.reshape(b, groups, og, length)
+            # dy^T (positions x channels), contiguous: each tap is then a plain (NN) GEMM
+            # x_tap (cg x L, rows strided in place) @ dy^T (L x og), measured 1.5x faster
+            # than dy @ x_tap^T on a transposed strided view (64x3248x64: 90 vs 60 GFLOP/s)
+            dyt = dyt_buffer[:b * c_out * length].reshape(b, groups, length, og)
+            np.copyto(dyt, dy.reshape(b, groups, og, length).transpose(0, 1, 3, 2))
             for i in range(b):
                 for t, off in enumerate(offsets):
-                    np.matmul(dyg[i], flat[i, :, :, off:off + length].transpose(0, 2, 1), out=partial)
-                    grad[:, :, t] += partial
+                    np.matmul(flat[i, :, :, off:off + length], dyt[i], out=partial)
+                    grad[:, t] += partial
         return grad
 
     b0, r0 = plan[0]
@@ -252,7 +257,8 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     grad = grads[0]
     for other in grads[1:]:
         grad += other
-    return np.ascontiguousarray(np.moveaxis(grad, 2, 3)).reshape(c_out, cg, *geometry.kernel_size)
+    # (g, taps, cg, og) -> (g, og, cg, taps)
+    return np.ascontiguousarray(grad.transpose(0, 3, 2, 1)).reshape(c_out, cg, *geometry.kernel_size)
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
