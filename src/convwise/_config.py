@@ -64,6 +64,10 @@ def set_config(*, threads: int | None = None, workspace_mib: float | None = None
     _current = replace(_current, **changes)
     if threads is not None and threads != previous.threads:
         _apply_threads(threads)
+    if workspace_mib is not None and _current.workspace_mib != previous.workspace_mib:
+        from ._workspace import release
+
+        release()                       # a smaller budget should not leave a larger buffer held
     return previous
 
 

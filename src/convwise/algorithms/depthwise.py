@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._config import get_config
+from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .direct import crop, full_size, pad_zeros, tap_window
@@ -197,11 +198,15 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     crop_valid = (slice(None),) * 3 + tuple(slice(0, o) for o in out)
 
     def run(part):
+        with scratch() as pad:
+            run_on(pad, part)
+
+    def run_on(pad, part):
         bmax = max(b.stop - b.start for b, _ in part)
         gmax = max(g.stop - g.start for _, g in part)
-        phases = np.zeros((bmax, gmax * cg, count, phase_length), dtype=x.dtype)
-        y_wide = np.empty((bmax, gmax, og, length), dtype=x.dtype)
-        tmp = np.empty_like(y_wide)
+        phases = pad.zeros((bmax, gmax * cg, count, phase_length), x.dtype)
+        y_wide = pad.empty((bmax, gmax, og, length), x.dtype)
+        tmp = pad.empty(y_wide.shape, x.dtype)
         for batch, chans in part:
             b, g = batch.stop - batch.start, chans.stop - chans.start
             ph = phases[:b, :g * cg]

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._config import get_config
+from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .direct import crop, full_size, tap_window
@@ -147,29 +148,31 @@ def _padded_rows(x: np.ndarray, geometry: ConvGeometry, batch: slice, inputs: sl
 def _tiled_columns(x: np.ndarray, geometry: ConvGeometry, groups: int):
     """Yield ``(batch, rows, cols)``: column tiles ``(b, g, C_in/g * K, rows * L_row)`` of ``x``.
 
-    The column buffer and the padded-input buffer are allocated once for the largest tile
-    and reused, so page faults are paid once; neither exceeds the workspace budget.
+    The column buffer and the padded-input buffer are taken once for the largest tile
+    from the thread's scratch (:mod:`convwise._workspace`) and reused by every tile; neither
+    exceeds the workspace budget. Consume the generator to the end (it holds the scratch).
     """
     n, c_in = x.shape[:2]
     itemsize = x.itemsize
     plan = _plan(n, c_in, geometry, itemsize)
     b_max = max(b.stop - b.start for b, _ in plan)
     r_max = max(r.stop - r.start for _, r in plan)
-    columns = np.empty(b_max * r_max * _row_bytes(c_in, geometry, 1), dtype=x.dtype)
-    span = (r_max - 1) * geometry.stride[0] + geometry.effective_kernel[0]
-    padded_buffer = None
-    if any(lo or hi for lo, hi in geometry.padding):
-        padded_buffer = np.empty(b_max * c_in * span * math.prod(geometry.padded_size[1:]), dtype=x.dtype)
-    rows_k = (c_in // groups) * math.prod(geometry.kernel_size)
-    for batch, rows in plan:
-        sub, inputs = _row_geometry(geometry, rows)
-        b = batch.stop - batch.start
-        tile = _padded_rows(x, geometry, batch, inputs, padded_buffer)
-        tile = tile.reshape(b, groups, c_in // groups, *tile.shape[2:])
-        shape = (b, groups, c_in // groups, *geometry.kernel_size, *sub.output_size)
-        cols = columns[:math.prod(shape)].reshape(shape)
-        _fill_columns(cols, tile, sub)
-        yield batch, rows, cols.reshape(b, groups, rows_k, -1)
+    with scratch() as pad:
+        columns = pad.empty(b_max * r_max * _row_bytes(c_in, geometry, 1), x.dtype)
+        span = (r_max - 1) * geometry.stride[0] + geometry.effective_kernel[0]
+        padded_buffer = None
+        if any(lo or hi for lo, hi in geometry.padding):
+            padded_buffer = pad.empty(b_max * c_in * span * math.prod(geometry.padded_size[1:]), x.dtype)
+        rows_k = (c_in // groups) * math.prod(geometry.kernel_size)
+        for batch, rows in plan:
+            sub, inputs = _row_geometry(geometry, rows)
+            b = batch.stop - batch.start
+            tile = _padded_rows(x, geometry, batch, inputs, padded_buffer)
+            tile = tile.reshape(b, groups, c_in // groups, *tile.shape[2:])
+            shape = (b, groups, c_in // groups, *geometry.kernel_size, *sub.output_size)
+            cols = columns[:math.prod(shape)].reshape(shape)
+            _fill_columns(cols, tile, sub)
+            yield batch, rows, cols.reshape(b, groups, rows_k, -1)
 
 
 def _flat_rows(y: np.ndarray, batch: slice, rows: slice) -> np.ndarray:
@@ -315,11 +318,19 @@ def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeG
     plan = tiles(n, 1, per_sample)
     largest = max(math.prod(-(-o // s) for o, s in zip(geometry.output_size, geometry.stride)), 1)
     b_max = max(b.stop - b.start for b, _ in plan)
-    scratch = np.empty(b_max * c_out * largest, dtype=x.dtype)
-    columns = np.empty(b_max * per_sample // x.itemsize, dtype=x.dtype)      # one buffer, reused by every tile
+    with scratch() as pad:
+        accumulator = pad.empty(b_max * c_out * largest, x.dtype)
+        columns = pad.empty(b_max * per_sample // x.itemsize, x.dtype)      # one buffer, reused by every tile
+        _gather_phases(y, xg, w, plan, phases, geometry, accumulator, columns, per_sample, groups, og)
+    return y.reshape(n, c_out, *geometry.output_size)
+
+
+def _gather_phases(y, xg, w, plan, phases, geometry, accumulator, columns, per_sample, groups, og):
+    c_out = groups * og
+    kernel = geometry.kernel_size
     for batch, _ in plan:
         b = batch.stop - batch.start
-        cols = columns[:b * per_sample // x.itemsize].reshape(b, groups, og * math.prod(kernel), -1)
+        cols = columns[:b * per_sample // columns.itemsize].reshape(b, groups, og * math.prod(kernel), -1)
         np.matmul(w, xg[batch], out=cols)                                     # (b, g, co*K, L_in)
         cols = cols.reshape(b, groups, og, *kernel, *geometry.input_size)
         for combo in phases:
@@ -337,7 +348,7 @@ def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeG
                     view.fill(0)
                 view[(slice(None),) * 3 + dst] = cols[src]
                 continue
-            acc = scratch[:b * c_out * math.prod(counts)].reshape(b, groups, og, *counts)
+            acc = accumulator[:b * c_out * math.prod(counts)].reshape(b, groups, og, *counts)
             started = False
             for taps in itertools.product(*(taps for _, _, taps in combo)):
                 dst = (slice(None),) * 3 + tuple(d for _, d, _ in taps)
@@ -352,6 +363,5 @@ def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeG
                     acc[dst] += cols[src]
                     started = True
             y[index] = acc
-    return y.reshape(n, c_out, *geometry.output_size)
 
 register("gemm", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)

@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from .._config import get_config
+from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 
@@ -107,10 +108,10 @@ def _fill_padded(out: np.ndarray, x: np.ndarray, geometry: ConvGeometry, batch: 
     out[(slice(None), slice(None)) + tuple(dst)] = x[(batch, slice(None)) + tuple(src)]
 
 
-def _buffers(plan, c_in, halo, row, dtype):
+def _buffers(pad, plan, c_in, halo, row, dtype):
     b_max = max(b.stop - b.start for b, _ in plan)
     r_max = max(r.stop - r.start for _, r in plan)
-    padded = np.empty(b_max * c_in * (r_max + halo) * row, dtype=dtype)
+    padded = pad.empty(b_max * c_in * (r_max + halo) * row, dtype)
     return padded, b_max, r_max
 
 
@@ -189,9 +190,13 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
 
     def work(part):
-        padded_buffer, b_max, r_max = _buffers(part, c_in, halo, row, x.dtype)
-        stack_buffer = np.empty(taps * c_in * b_max * r_max * row, dtype=x.dtype)
-        result_buffer = np.empty(c_out * b_max * r_max * row, dtype=x.dtype)
+        with scratch() as pad:
+            work_on(pad, part)
+
+    def work_on(pad, part):
+        padded_buffer, b_max, r_max = _buffers(pad, part, c_in, halo, row, x.dtype)
+        stack_buffer = pad.empty(taps * c_in * b_max * r_max * row, x.dtype)
+        result_buffer = pad.empty(c_out * b_max * r_max * row, x.dtype)
         for batch, rows in part:
             b, r = batch.stop - batch.start, rows.stop - rows.start
             length = r * row
@@ -227,10 +232,15 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
 
     def work(part):
-        padded_buffer, b_max, r_max = _buffers(part, c_in, halo, row, x.dtype)
-        dy_buffer = np.zeros(c_out * b_max * r_max * row, dtype=x.dtype)
-        dyt_buffer = np.empty_like(dy_buffer)
         grad = np.zeros((groups, taps, cg, og), dtype=x.dtype)
+        with scratch() as pad:
+            work_on(pad, part, grad)
+        return grad
+
+    def work_on(pad, part, grad):
+        padded_buffer, b_max, r_max = _buffers(pad, part, c_in, halo, row, x.dtype)
+        dy_buffer = pad.zeros(c_out * b_max * r_max * row, x.dtype)
+        dyt_buffer = pad.empty(dy_buffer.shape, x.dtype)
         partial = np.empty((groups, cg, og), dtype=x.dtype)
         for batch, rows in part:
             b, r = batch.stop - batch.start, rows.stop - rows.start
@@ -249,7 +259,6 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
                 for t, off in enumerate(offsets):
                     np.matmul(flat[i, :, :, off:off + length], dyt[i], out=partial)
                     grad[:, t] += partial
-        return grad
 
     b0, r0 = plan[0]
     tile_flops = 2.0 * c_out * cg * taps * (b0.stop - b0.start) * (r0.stop - r0.start) * row

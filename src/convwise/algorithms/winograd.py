@@ -53,6 +53,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config
+from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .fft import _chunks
@@ -178,6 +179,11 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
 
 
 def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
+    with scratch() as pad:
+        _tile_rows_on(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes)
+
+
+def _tile_rows_on(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     tiles_w, out_h, out_w = sizes
     a = m + 2
     x = x[batch]
@@ -188,7 +194,7 @@ def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     # zero-padded input block, channels first: (C, b, th*m + 2, tiles_w*m + 2)
     height, width = th * m + 2, tiles_w * m + 2
     top, left = t0 * m - lows[0], -lows[1]
-    block = np.zeros((c_in, b, height, width), dtype=x.dtype)
+    block = pad.zeros((c_in, b, height, width), x.dtype)
     r0, r1 = max(top, 0), min(top + height, in_h)
     c0, c1 = max(left, 0), min(left + width, in_w)
     if r1 > r0 and c1 > c0:
@@ -196,23 +202,20 @@ def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     # the overlapping a x a tiles, gathered in one strided copy: D (a, a, C, b, th, tiles_w)
     s = block.strides
     tiles = as_strided(block, (a, a, c_in, b, th, tiles_w), (s[2], s[3], s[0], s[1], m * s[2], m * s[3]))
-    d = np.empty((a * a, c_in * b * th * tiles_w), dtype=x.dtype)
-    np.copyto(d.reshape(tiles.shape), tiles)
-    del block, tiles
-    v = kb @ d                                                                       # V = (B^T (x) B^T) D
-    del d
     cols = b * th * tiles_w
-    mm = np.matmul(u, v.reshape(a * a, groups, c_in // groups, cols))                # (a*a, g, co, cols)
-    del v
-    out = ka @ mm.reshape(a * a, c_out * cols)                                       # Y = (A^T (x) A^T) M
-    del mm
+    d = pad.empty((a * a, c_in * cols), x.dtype)
+    np.copyto(d.reshape(tiles.shape), tiles)
+    v = np.matmul(kb, d, out=pad.empty(d.shape, x.dtype))                            # V = (B^T (x) B^T) D
+    mm = np.matmul(u, v.reshape(a * a, groups, c_in // groups, cols),                  # (a*a, g, co, cols)
+                   out=pad.empty((a * a, groups, c_out // groups, cols), x.dtype))
+    out = np.matmul(ka, mm.reshape(a * a, c_out * cols), out=pad.empty((m * m, c_out * cols), x.dtype))
     out = out.reshape(m, m, c_out, b, th, tiles_w).transpose(3, 2, 4, 0, 5, 1)       # (b, co, th, m, tw, m)
     first, last = t0 * m, min(t1 * m, out_h)
     target = y[batch, :, first:last]
     if last - first == th * m and out_w == tiles_w * m:
         np.copyto(target.reshape(out.shape), out)
     else:
-        grid = np.empty(out.shape, dtype=y.dtype)
+        grid = pad.empty(out.shape, y.dtype)
         np.copyto(grid, out)
         grid = grid.reshape(b, c_out, th * m, tiles_w * m)
         target[...] = grid[:, :, :last - first, :out_w]
