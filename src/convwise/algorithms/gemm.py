@@ -33,10 +33,12 @@ from .direct import crop, full_size, tap_window
 __all__ = ["windows", "tiles", "conv_forward", "conv_transpose", "conv_weight_grad", "transposed_as_conv",
            "workspace_fits", "TILE_TARGET_BYTES"]
 
-#: Preferred size of one column tile: large enough for efficient GEMMs (hundreds of output
-#: positions), small enough to stay in the 2 MiB L2 of the 2-core Xeon dev box, where 2 MiB
-#: tiles ran the 64x56x56 3x3 layer about 1.5x faster than 8 MiB ones (CPU time, 1 thread).
-TILE_TARGET_BYTES = 2 * 2**20
+#: Preferred size of one column tile. With scratch reused across calls
+#: (:mod:`convwise._workspace`) larger tiles won on the 2-core dev box (1 thread, medians of
+#: 15 interleaved runs, 2 / 6 / 12 MiB): grouped g32 0.94 / 0.80 / 0.69 ms, k3 s2 128@56
+#: 3.42 / 3.11 / 2.85, k11 s4 2.92 / 2.68 / 2.48, d4 5.50 / 4.93 / 5.13, N=8 64@56 28.9 /
+#: 28.0 / 27.0. (With fresh scratch every call, page faults had made 2 MiB the best.)
+TILE_TARGET_BYTES = 8 * 2**20
 
 #: Strided transposed convs gather output phases (:func:`_polyphase_transpose`) instead of
 #: col2im's scatter. Interleaved medians (1 thread, 2-core dev box): 1.1-1.8x faster than

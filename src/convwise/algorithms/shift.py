@@ -37,8 +37,10 @@ from . import register
 __all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "eligible", "cost", "workspace_fits",
            "tile_bytes", "TILE_TARGET_BYTES"]
 
-#: Preferred scratch per tile (padded rows + tap stack + result): fits the 2 MiB L2 class.
-TILE_TARGET_BYTES = 2 * 2**20
+#: Preferred scratch per tile (padded rows + tap stack + result); measured like
+#: :data:`convwise.algorithms.gemm.TILE_TARGET_BYTES` (2 / 6 / 12 MiB, 1 thread: N=8 64@56
+#: 27.9 / 25.4 / 25.0 ms, 256@14 3.37 / 3.05 / 2.94, d4 5.47 / 4.69 / 5.27, g32 0.99 / 0.78 / 0.74).
+TILE_TARGET_BYTES = 8 * 2**20
 
 
 def _grid(geometry: ConvGeometry):

@@ -15,9 +15,12 @@ strided copy; there are no per-row slice passes:
    (and group), ``(C_out x C_in) @ (C_in x tiles)``;
 4. output: ``Y = (A^T (x) A^T) M``, one GEMM, then one strided copy into the output.
 
-Work is cut into cache-sized chunks of (samples, rows of tiles), about
-:data:`_CHUNK_BYTES` of scratch each, which also keeps the scratch within
-``get_config().workspace_bytes``. Chunks run in order and BLAS uses the configured
+Work is cut into chunks of (samples, rows of tiles), about :data:`_CHUNK_BYTES` of
+scratch each (taken from the thread's reused scratch buffer, :mod:`convwise._workspace`),
+which also keeps the scratch within ``get_config().workspace_bytes``. Chunk size, 1 thread,
+medians of 18 interleaved runs, 3 / 6 / 12 MiB: 64@56 2.48 / 2.26 / 2.21 ms, N=8 64@56
+19.8 / 18.4 / 17.1, 256@14 2.97 / 2.67 / 2.60, 128@28 2.24 / 1.83 / 1.78 (wider GEMMs; the
+dev box's large shared L3 holds the chunk). Chunks run in order and BLAS uses the configured
 threads: on an idle 2-core machine that measured 1.2-2x faster than running chunks on a
 thread pool with single-threaded BLAS (64->64 56x56: 2.3 vs 2.6-4.1 ms; 256->256 14x14:
 2.5-3.4 vs 4.9-7.0 ms), which only helped while other jobs loaded the cores.
@@ -79,7 +82,7 @@ _GEMM_WEIGHT = 1.1            # main batched GEMM, per flop
 _KRON_WEIGHT = 2.0            # K = a*a transform GEMMs, per flop
 _ELEMENT_WEIGHT = 50.0        # per element copied (pad, gather, scatter, filter-transform writes)
 _CALL_WEIGHT = 1e5            # per small GEMM call (a*a*groups of them per chunk)
-_CHUNK_BYTES = 3 << 20         # scratch per chunk of tiles: about what stays in one core's L2
+_CHUNK_BYTES = 12 << 20        # scratch per chunk of tiles (measured, see forward)
 
 
 def eligible(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> bool:
