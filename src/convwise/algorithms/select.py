@@ -25,15 +25,19 @@ Calibration
 Constants below were fitted on the 2-core development VM (OpenBLAS; sgemm ~124 GFLOP/s at
 one thread, ~190 at two, on 2048^2 float32) by timing each eligible method per suite layer
 (CPU time and wall-clock medians, mostly one thread, while other jobs shared the cores).
-``python benchmarks/calibrate.py --repeat 5 --threads 1`` on the final code (quiet machine):
-the predicted choice is the measured-fastest, or within 10% of it, on 16 of the 17 forward
-convolution layers of the suite (the miss: depthwise 256ch 28x28, where depthwise, gemm and
-shift measure within 20% of each other and swap places between runs): Winograd on the stride-1 64-channel 3x3 layers (2.9 ms vs
-shift 3.8 ms, gemm 5.1 ms at N=1; 22.8 vs 31.4 vs 37.6 ms at N=8), gemm on the 256-channel
-14x14 and strided layers, pointwise on 1x1, shift on dilated/grouped/3-D, FFT on kernels
-13 and 31 (3-6x faster than gemm there), depthwise or gemm (within 6%) on depthwise layers.
-With ``--threads 2``: 15 of 17 (misses: 256x256 14x14, Winograd 4.0 ms where gemm takes 3.0 --
-the two are predicted 3.86 vs 3.87 ms; dilated d4, shift 9.1 ms vs gemm 8.1).
+``python benchmarks/calibrate.py --repeat 7 --threads 1`` after the scratch buffer and the
+larger tiles (November 2026): the predicted choice is the measured-fastest, or within 10%
+of it, on 16 of the 17 forward convolution layers of the suite, and 16 of 17 with
+``--threads 2``. Both misses are the 256-channel 14x14 3x3 layer, where gemm measured
+3.3 ms (2.4 at two threads) and the model prefers Winograd (4.5 / 3.1 ms measured). Hits:
+Winograd on the stride-1 64-channel 3x3 layers (2.5 ms vs shift 3.7, gemm 4.1 at N=1; 19.1
+vs 26.9 vs 35.9 ms at N=8), gemm on the strided and transposed layers, pointwise on 1x1
+(gemm and shift are not candidates there: they copy the input and run the same GEMM),
+shift on dilated/grouped/3-D, FFT on kernels 13 and 31 (3-30x faster than gemm there),
+depthwise on depthwise layers (gemm and shift within 20%). For weight gradients, im2col
+gemm's single large GEMM beats shift's per-tap products at two threads (N=8 64@56: 18.8 vs
+21.9 ms) and ties at one (28.2 vs 26.2). A grid search over the GEMM rate and the per-method
+scales on these measurements found no setting better by more than one layer.
 Predictions are rough in absolute terms (0.2-2x of measured); only the ranking matters.
 Re-run the script on new hardware; ``measure`` mode needs no calibration at all.
 """
@@ -59,7 +63,7 @@ EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise", "shift"})
 
 # ----------------------------------------------------------------- cost-model constants
 _GEMM_FLOPS_PER_THREAD = 55e9     # sustained sgemm per thread on large, well-shaped products
-_GEMM_HALF = (4, 16, 128)          # M, K, N at which BLAS reaches half its rate (small-matrix penalty)
+_GEMM_HALF = (4, 16, 48)           # M, K, N at which BLAS reaches half its rate (small-matrix penalty)
 _CALL_SECONDS = 4e-6              # fixed cost of one NumPy call (ufunc / matmul dispatch)
 _COPY_BYTES_PER_SECOND = 6e9      # strided gather into a column buffer (one thread)
 _PASS_BYTES_PER_SECOND = 8e9      # element-wise multiply/add passes, per thread, in cache
@@ -73,7 +77,7 @@ _DEPTHWISE_CALL_SECONDS = 1.5e-6  # per ufunc call on a block (smaller than a ge
 _STRIDED_GATHER_BYTES_PER_SECOND = 1.5e9   # strided split of the input into its stride phases
 #: measured / modelled time of gemm and shift on grouped layers with few channels per group
 #: (C_in/g * C_out/g <= 2, <= 16): their tiny products run at copy speed, not the penalised GEMM rate
-_FEW_CHANNELS_SCALE = ((2, 0.4), (16, 0.55))
+_FEW_CHANNELS_SCALE = ((2, 0.6), (16, 0.8))
 #: measured seconds / (module cost in GEMM-flop equivalents / GEMM rate), and a fixed overhead
 _SHIFT_SCALE = 0.75               # measured / modelled time of shift (contiguous tap copies beat the model)
 _WINOGRAD_SCALE = 1.0             # measured / modelled time of winograd.forward (0.65-1.25 after its transforms became GEMMs)
@@ -124,8 +128,10 @@ def _cost_gemm(kind, x_shape, w_shape, geometry, groups, itemsize):
         inputs = math.prod(geometry.input_size)
         scatter = n * c_out * taps * inputs * itemsize / _PASS_BYTES_PER_SECOND * 2 + n * taps * _CALL_SECONDS
         return _gemm_seconds(og * taps, x_shape[1] // groups, inputs, n * groups, itemsize) + scatter
+    from . import gemm
+
     columns = n * c_in * taps * positions * itemsize
-    tile = min(positions, max(1, (2 << 20) // max(1, c_in * taps * itemsize)))
+    tile = min(positions, max(1, gemm.TILE_TARGET_BYTES // max(1, c_in * taps * itemsize)))
     tiles = n * max(1, -(-positions // tile))
     copy = columns / (_COPY_BYTES_PER_SECOND * (1.0 if itemsize == 4 else 1.3)) + tiles * _CALL_SECONDS * 4
     return copy + _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
@@ -157,8 +163,9 @@ def _cost_shift(kind, x_shape, w_shape, geometry, groups, itemsize):
     workers = min(threads, tiles) if parallel else 1
     moved = n * grid * (2 * c_in + c_out) * itemsize                      # pad fill + result copy
     if kind == "weight_grad":
-        # per tap: dy (og x len) @ x_tap^T (len x cg); long-K products run near the forward rate
+        # per tap: x_tap (cg x len) @ dy^T (len x og), plus transposing dy once per tile
         gemm = _gemm_seconds(og, cg, min(tile, grid), n * -(-grid // min(tile, grid)) * taps * groups, itemsize)
+        moved += n * grid * c_out * itemsize
     else:
         moved += n * grid * c_in * taps * itemsize * (1.0 if cg > 1 else 4.0)  # contiguous tap copies
         gemm = _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
@@ -303,6 +310,8 @@ def candidates(kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> lis
     eligible = [name for name in sorted(_TABLES[kind])
                 if (name in EXACT or callable(getattr(_module(name), "eligible", None)))   # unvetted: explicit only
                 and why_ineligible(name, kind, x_shape, w_shape, geometry, groups, dtype) is None]
+    if "pointwise" in eligible:           # 1x1: gemm and shift copy the input, then run the same GEMM
+        eligible = [name for name in eligible if name not in ("gemm", "shift")]
     fast = [name for name in eligible if name != "direct"]
     return fast or ["direct"]
 
