@@ -44,6 +44,40 @@ def _apply_threads(threads: int) -> None:
     threadpool_limits(threads)
 
 
+_blas = None
+
+
+def _blas_libraries() -> list:
+    """threadpoolctl controllers of the loaded BLAS libraries (NumPy's among them), found once."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        except Exception:  # threadpoolctl is optional; without it BLAS keeps its own setting
+            _blas = []
+    return _blas
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int):
+    """BLAS limited to ``threads`` threads inside the block (about 2 us to set and restore).
+
+    For stretches of small GEMMs, which OpenBLAS splits over its threads at a loss: the
+    36 Winograd products of a 64-channel 56x56 layer (64 x 64 x 196 each) took 0.62 ms on
+    two threads and 0.50 ms on one.
+    """
+    libs = _blas_libraries()
+    previous = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        for lib, count in zip(libs, previous):
+            lib.set_num_threads(count)
+
+
 def set_config(*, threads: int | None = None, workspace_mib: float | None = None) -> Config:
     """Change settings for the whole process; returns the previous ``Config``."""
     global _current
