@@ -178,6 +178,31 @@ def test_fft_large_kernel_float32_bound(rng):
     check(fft.forward(x, w, geometry, 1), x, w, geometry, 1, np.float32)
 
 
+@pytest.mark.parametrize("lengths, blocks", [((24, 24), (12, 12)), ((9,), (5,)), ((8, 6, 10), (3, 6, 7)),
+                                             ((128,), (98,)), ((32, 48), (20, 36)), ((7, 12), (7, 1))])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_fft_valid_inverse_equals_irfftn_corner(rng, lengths, blocks, dtype):
+    """Both routes (DFT matrices for small tiles, irfftn otherwise) give the valid corner of irfftn."""
+    import scipy.fft
+    from convwise._workspace import scratch
+
+    signal = rng.standard_normal(tuple(lengths) + (3, 2))
+    spectrum = scipy.fft.rfftn(signal, axes=range(len(lengths))).astype(dtype)
+    corner = tuple(slice(0, b) for b in blocks)
+    expected = scipy.fft.irfftn(spectrum.astype(np.complex128), s=lengths, axes=range(len(lengths)))[corner]
+    with scratch() as pad:
+        got = np.array(fft._inverse(pad, spectrum, lengths, blocks))
+    assert got.shape == expected.shape
+    bound = 1e-6 if dtype == np.complex64 else 1e-13
+    assert rel_error(got, expected) <= bound
+    assert rel_error(got, signal[corner]) <= bound
+
+
+def test_fft_valid_inverse_takes_both_routes():
+    assert fft._inverse_by_dft((24, 24), (12, 12))           # k13 tiles: DFT matrices
+    assert not fft._inverse_by_dft((128,), (98,))             # long 1-D tiles: inverse FFT
+
+
 # --------------------------------------------------------------------------- FFT transposed / weight grad
 
 
