@@ -113,3 +113,27 @@ def test_set_config_workspace_change_releases_the_buffer():
     with cw.config(workspace_mib=32):
         with scratch() as pad:
             assert pad.buffer.nbytes == 0
+
+
+def test_release_reaches_the_buffers_of_other_threads():
+    sizes = {}
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def worker():
+        with scratch() as pad:
+            pad.empty(1 << 16, np.uint8)
+        with scratch() as pad:
+            sizes["before"] = pad.buffer.nbytes
+        ready.set()
+        go.wait()
+        with scratch() as pad:
+            sizes["after"] = pad.buffer.nbytes
+        done.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait()
+    _workspace.release()
+    go.set()
+    thread.join()
+    assert sizes["before"] >= 1 << 16 and sizes["after"] == 0

@@ -40,6 +40,7 @@ RETAIN_BYTES = 64 * 2**20
 _ALIGN = 64                                    # bytes: a cache line, and AVX-512 friendly
 
 _local = threading.local()
+_generation = 0                                # bumped by release(): every thread drops its buffer
 
 
 class Scratch:
@@ -50,6 +51,7 @@ class Scratch:
         self.used = 0                          # bytes handed out from ``buffer``
         self.need = 0                          # bytes the open blocks asked for in all
         self.grow_to = 0                       # size for the buffer at the next outermost block
+        self.generation = _generation          # release() count this buffer belongs to
 
     def empty(self, shape, dtype) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype`` (valid until the block ends)."""
@@ -78,6 +80,8 @@ def scratch():
     if pad is None:
         pad = _local.pad = Scratch(np.empty(0, np.uint8))
     outer = pad.used
+    if outer == 0 and pad.generation != _generation:   # release() since this thread's last block
+        pad.buffer, pad.grow_to, pad.generation = np.empty(0, np.uint8), 0, _generation
     if outer == 0 and pad.buffer.nbytes < pad.grow_to:
         pad.buffer = _aligned(pad.grow_to)     # now, not when the last block ended: its arrays were alive then
     try:
@@ -97,8 +101,11 @@ def _aligned(nbytes: int) -> np.ndarray:
 
 
 def release() -> None:
-    """Drop this thread's buffer (``set_config(workspace_mib=...)`` calls it)."""
+    """Drop every thread's buffer: this thread's now, the others' when they next start a
+    block (``set_config(workspace_mib=...)`` calls it, so that a smaller budget is not met
+    with a buffer sized for a larger one)."""
+    global _generation
+    _generation += 1
     pad = getattr(_local, "pad", None)
     if pad is not None and pad.used == 0:
-        pad.buffer = np.empty(0, np.uint8)
-        pad.grow_to = 0
+        pad.buffer, pad.grow_to, pad.generation = np.empty(0, np.uint8), 0, _generation
