@@ -431,35 +431,24 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
     loop = c_in_g <= _LOOP_CHANNELS
 
     y = np.empty((n, c_out, *output_size), dtype=x.dtype)
-    for co0, co1 in chunks:
-        with scratch() as pad:
-            _chunk(pad, x, wp, y, (co0, co1), (c_in_orig_g, c_in_g, c_out_g), (lengths, cdtype, use_dft, loop),
-                   (n, tiles, blocks, row_tiles, points, freqs, start, stride, output_size, budget, threads))
-    return y
-
-
-def _chunk(pad, x, wp, y, co_range, channels, method, sizes):
-    """One chunk of output channels: its filter spectra, then every tile (:func:`_block`)."""
-    co0, co1 = co_range
-    c_in_orig_g, c_in_g, c_out_g = channels
-    lengths, cdtype, use_dft, loop = method
-    n, tiles, blocks, row_tiles, points, freqs, start, stride, output_size, budget, threads = sizes
-    csize = np.dtype(cdtype).itemsize
-    g0, g1 = co0 // c_out_g, (co1 - 1) // c_out_g + 1                          # groups touched
-    chunk_g = g1 - g0
-    spectrum = _kernel_spectrum(wp[co0:co1], lengths, cdtype, use_dft, threads, pad)  # (*F, co, cg)
-    spectrum = spectrum.reshape(freqs, chunk_g, (co1 - co0) // chunk_g, c_in_g)      # (F, g, co, cg)
-    x_groups = x[:, g0 * c_in_orig_g:g1 * c_in_orig_g]
-    row_bytes = row_tiles * _tile_bytes(chunk_g * c_in_g, co1 - co0, points, freqs, csize // 2)
-    available = max(budget - spectrum.nbytes, row_bytes)
-    workers = max(1, min(threads, available // row_bytes))
-    # about _FFT_CHUNK_BYTES per piece, but wide enough (>= _MIN_COLUMNS tiles) for an
-    # efficient GEMM where the budget allows
-    wide = row_bytes * -(-_MIN_COLUMNS // max(row_tiles, 1))
-    pieces = _chunks(n, tiles[0], row_bytes, min(available // workers, max(_FFT_CHUNK_BYTES, wide)), workers)
     geometry = (start, stride, tiles, blocks, lengths, output_size, cdtype)
-    run_parallel([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
-                  for batch, rows in pieces], workers)
+    for co0, co1 in chunks:
+        with scratch() as pad:                      # this chunk's filter spectra, reused buffer
+            g0, g1 = co0 // c_out_g, (co1 - 1) // c_out_g + 1                          # groups touched
+            chunk_g = g1 - g0
+            spectrum = _kernel_spectrum(wp[co0:co1], lengths, cdtype, use_dft, threads, pad)  # (*F, co, cg)
+            spectrum = spectrum.reshape(freqs, chunk_g, (co1 - co0) // chunk_g, c_in_g)      # (F, g, co, cg)
+            x_groups = x[:, g0 * c_in_orig_g:g1 * c_in_orig_g]
+            row_bytes = row_tiles * _tile_bytes(chunk_g * c_in_g, co1 - co0, points, freqs, csize // 2)
+            available = max(budget - spectrum.nbytes, row_bytes)
+            workers = max(1, min(threads, available // row_bytes))
+            # about _FFT_CHUNK_BYTES per piece, but wide enough (>= _MIN_COLUMNS tiles) for an
+            # efficient GEMM where the budget allows
+            wide = row_bytes * -(-_MIN_COLUMNS // max(row_tiles, 1))
+            pieces = _chunks(n, tiles[0], row_bytes, min(available // workers, max(_FFT_CHUNK_BYTES, wide)), workers)
+            run_parallel([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
+                          for batch, rows in pieces], workers)
+    return y
 
 
 def _chunks(batch: int, rows: int, row_bytes: int, target: int, threads: int) -> list[tuple[slice, slice]]:
