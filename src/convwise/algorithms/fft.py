@@ -27,7 +27,8 @@ How it works, per call:
    only the ``B`` valid outputs per tile, by DFT-matrix GEMMs where that is cheaper than
    a whole-tile ``irfftn`` (small tiles, :func:`_inverse_by_dft`), and one strided copy
    scatters them into the output. Spectra and products live in the thread's reused
-   scratch buffer (:mod:`convwise._workspace`; fresh ones cost page faults every call). Filter spectra ``(*F, C_out, C_in/g)`` come
+   scratch buffer (:mod:`convwise._workspace`; fresh ones cost page faults every call).
+   Filter spectra ``(*F, C_out, C_in/g)`` come
    from one batched ``rfftn`` over all filters or, for small kernels, from separable
    DFT-matrix GEMMs (``(F, q) @ (q, C_out*C_in/g)``), whichever the model says is cheaper.
 5. **Workspace and threads**: tiles are processed in chunks (over the batch, then over rows
