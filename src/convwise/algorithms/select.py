@@ -79,6 +79,7 @@ _STRIDED_GATHER_BYTES_PER_SECOND = 1.5e9   # strided split of the input into its
 #: (C_in/g * C_out/g <= 2, <= 16): their tiny products run at copy speed, not the penalised GEMM rate
 _FEW_CHANNELS_SCALE = ((2, 0.6), (16, 0.8))
 #: measured seconds / (module cost in GEMM-flop equivalents / GEMM rate), and a fixed overhead
+_SHIFT_LONG_K = 0.6               # shift's weight-gradient products, per thread (see _cost_shift)
 _SHIFT_SCALE = 0.75               # measured / modelled time of shift (contiguous tap copies beat the model)
 _WINOGRAD_SCALE = 1.0             # measured / modelled time of winograd.forward (0.65-1.25 after its transforms became GEMMs)
 _EXTERNAL = {"fft": (2.0, 3e-4)}   # re-fitted for the rewritten fft.py cost (k13, k31 conv1d, 3x3 layers: 1.4-2.4x)
@@ -134,6 +135,8 @@ def _cost_gemm(kind, x_shape, w_shape, geometry, groups, itemsize):
     tile = min(positions, max(1, gemm.TILE_TARGET_BYTES // max(1, c_in * taps * itemsize)))
     tiles = n * max(1, -(-positions // tile))
     copy = columns / (_COPY_BYTES_PER_SECOND * (1.0 if itemsize == 4 else 1.3)) + tiles * _CALL_SECONDS * 4
+    if kind == "weight_grad":             # dy (og x tile) @ columns^T (tile x cg*K): the long side is N
+        return copy + _gemm_seconds(og, tile, cg * taps, tiles * groups, itemsize)
     return copy + _gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
 
 
@@ -163,8 +166,12 @@ def _cost_shift(kind, x_shape, w_shape, geometry, groups, itemsize):
     workers = min(threads, tiles) if parallel else 1
     moved = n * grid * (2 * c_in + c_out) * itemsize                      # pad fill + result copy
     if kind == "weight_grad":
-        # per tap: x_tap (cg x len) @ dy^T (len x og), plus transposing dy once per tile
-        gemm = _gemm_seconds(og, cg, min(tile, grid), n * -(-grid // min(tile, grid)) * taps * groups, itemsize)
+        # per tap: x_tap (cg x len) @ dy^T (len x og), plus transposing dy once per tile. These
+        # long-K products ran ~1.7x above the modelled rate on one thread and did not speed
+        # up on two (N=8 64@56: 26.2 ms at 1 thread, 21.9-24.4 at 2; gemm 28.2 and 18.8)
+        long_k = _SHIFT_LONG_K if min(tile, grid) >= 1024 else 1.0      # 256@14 (K = 224): no such gain
+        gemm = long_k * _threads() * _gemm_seconds(
+            og, cg, min(tile, grid), n * -(-grid // min(tile, grid)) * taps * groups, itemsize)
         moved += n * grid * c_out * itemsize
     else:
         moved += n * grid * c_in * taps * itemsize * (1.0 if cg > 1 else 4.0)  # contiguous tap copies
