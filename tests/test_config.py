@@ -31,3 +31,18 @@ def test_blas_threads_restores_after_an_error():
         with _config.blas_threads(1):
             raise RuntimeError("boom")
     assert _counts() == before
+
+
+def test_small_gemm_threads_only_limits_small_products_with_several_threads():
+    import convwise as cw
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = _counts()
+        with cw.config(threads=2):
+            with _config.small_gemm_threads(_config.SMALL_GEMM_FLOPS / 2):
+                assert _counts() == [1] * len(before)
+            with _config.small_gemm_threads(_config.SMALL_GEMM_FLOPS * 2):
+                assert _counts() == before
+        with cw.config(threads=1):
+            with _config.small_gemm_threads(10.0):           # one thread configured: nothing to do
+                pass

@@ -65,7 +65,8 @@ def blas_threads(threads: int):
 
     For stretches of small GEMMs, which OpenBLAS splits over its threads at a loss: the
     36 Winograd products of a 64-channel 56x56 layer (64 x 64 x 196 each) took 0.62 ms on
-    two threads and 0.50 ms on one.
+    two threads and 0.50 ms on one; the 32 per-group products of a groups=32 layer ran
+    1.5x slower on two. Not thread safe across Python threads that also change it.
     """
     libs = _blas_libraries()
     previous = [lib.get_num_threads() for lib in libs]
@@ -76,6 +77,19 @@ def blas_threads(threads: int):
     finally:
         for lib, count in zip(libs, previous):
             lib.set_num_threads(count)
+
+
+#: Products smaller than this (flops each) run on one BLAS thread: OpenBLAS splits them over
+#: its threads at a loss (see :func:`blas_threads`).
+SMALL_GEMM_FLOPS = 8e6
+
+
+def small_gemm_threads(flops_per_product: float):
+    """``blas_threads(1)`` around products of fewer than :data:`SMALL_GEMM_FLOPS` flops each
+    (when more than one thread is configured), else a context that does nothing."""
+    if flops_per_product < SMALL_GEMM_FLOPS and _current.threads > 1:
+        return blas_threads(1)
+    return contextlib.nullcontext()
 
 
 def set_config(*, threads: int | None = None, workspace_mib: float | None = None) -> Config:

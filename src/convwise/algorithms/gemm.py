@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._config import get_config
+from .._config import get_config, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
@@ -190,7 +190,8 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     w = weight.reshape(groups, c_out // groups, -1)
     y = np.empty((n, groups, c_out // groups, out[0], math.prod(out[1:])), dtype=x.dtype)
     for batch, rows, cols in _tiled_columns(x, geometry, groups):
-        np.matmul(w, cols, out=_flat_rows(y, batch, rows))
+        with small_gemm_threads(2.0 * w.shape[1] * w.shape[2] * cols.shape[-1]):
+            np.matmul(w, cols, out=_flat_rows(y, batch, rows))
     return y.reshape(n, c_out, *out)
 
 

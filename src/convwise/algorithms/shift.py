@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .._config import get_config
+from .._config import get_config, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
@@ -209,7 +209,8 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
             for t, off in enumerate(offsets):
                 np.copyto(stack[:, t], flat[..., off:off + length].transpose(1, 2, 0, 3))
             result = result_buffer[:c_out * b * length].reshape(groups, og, b * length)
-            np.matmul(w, stack.reshape(groups, taps * cg, b * length), out=result)
+            with small_gemm_threads(2.0 * og * taps * cg * b * length):         # e.g. groups=32
+                np.matmul(w, stack.reshape(groups, taps * cg, b * length), out=result)
             result = result.reshape(c_out, b, r, *grid[1:]).swapaxes(0, 1)
             y[batch, :, rows] = result[inner]
 

@@ -49,14 +49,13 @@ layers (the machine's load made single runs vary 2x).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .._config import blas_threads, get_config
+from .._config import get_config, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
@@ -83,9 +82,6 @@ _GEMM_WEIGHT = 1.1            # main batched GEMM, per flop
 _KRON_WEIGHT = 2.0            # K = a*a transform GEMMs, per flop
 _ELEMENT_WEIGHT = 50.0        # per element copied (pad, gather, scatter, filter-transform writes)
 _CALL_WEIGHT = 1e5            # per small GEMM call (a*a*groups of them per chunk)
-#: Below this many flops per product, the a*a batched GEMMs run on one BLAS thread (see
-#: :func:`convwise._config.blas_threads`); the transform GEMMs keep all threads.
-_THREADED_GEMM_FLOPS = 8e6
 _CHUNK_BYTES = 12 << 20        # scratch per chunk of tiles (measured, see forward)
 
 
@@ -212,8 +208,7 @@ def _tile_rows_on(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     d = pad.empty((a * a, c_in * cols), x.dtype)
     np.copyto(d.reshape(tiles.shape), tiles)
     v = np.matmul(kb, d, out=pad.empty(d.shape, x.dtype))                            # V = (B^T (x) B^T) D
-    small = 2 * (c_out // groups) * (c_in // groups) * cols < _THREADED_GEMM_FLOPS
-    with blas_threads(1) if small else contextlib.nullcontext():
+    with small_gemm_threads(2 * (c_out // groups) * (c_in // groups) * cols):
         mm = np.matmul(u, v.reshape(a * a, groups, c_in // groups, cols),              # (a*a, g, co, cols)
                        out=pad.empty((a * a, groups, c_out // groups, cols), x.dtype))
     out = np.matmul(ka, mm.reshape(a * a, c_out * cols), out=pad.empty((m * m, c_out * cols), x.dtype))
