@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, replace
 
 __all__ = ["Config", "get_config", "set_config", "config"]
@@ -59,36 +60,58 @@ def _blas_libraries() -> list:
     return _blas
 
 
-@contextlib.contextmanager
-def blas_threads(threads: int):
-    """BLAS limited to ``threads`` threads inside the block (about 2 us to set and restore).
+_blas_lock = threading.Lock()
+_blas_state = {"depth": 0, "previous": []}
 
-    For stretches of small GEMMs, which OpenBLAS splits over its threads at a loss: the
-    36 Winograd products of a 64-channel 56x56 layer (64 x 64 x 196 each) took 0.62 ms on
-    two threads and 0.50 ms on one; the 32 per-group products of a groups=32 layer ran
-    1.5x slower on two. Not thread safe across Python threads that also change it.
+
+def blas_controllable() -> bool:
+    """Whether BLAS threads can be set (threadpoolctl installed and a BLAS library found)."""
+    return bool(_blas_libraries())
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS on one thread while any caller is inside (reference counted across Python
+    threads: the first one in saves and sets, the last one out restores; ~2 us).
+
+    For stretches of small GEMMs, which OpenBLAS splits over its threads at a loss (the 36
+    Winograd products of a 64-channel 56x56 layer, 64 x 64 x 196 each, took 0.62 ms on two
+    threads and 0.50 ms on one), and for workers that each run their own GEMMs.
+
+    Only the main thread changes the setting: OpenBLAS ignores a raise of its thread count
+    made from any other thread, so a limit set there could never be lifted. Elsewhere the
+    block does nothing (BLAS keeps its threads).
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     libs = _blas_libraries()
-    previous = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(threads)
+    with _blas_lock:
+        if _blas_state["depth"] == 0:
+            _blas_state["previous"] = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _blas_state["depth"] += 1
     try:
         yield
     finally:
-        for lib, count in zip(libs, previous):
-            lib.set_num_threads(count)
+        with _blas_lock:
+            _blas_state["depth"] -= 1
+            if _blas_state["depth"] == 0:
+                for lib, count in zip(libs, _blas_state["previous"]):
+                    lib.set_num_threads(count)
 
 
 #: Products smaller than this (flops each) run on one BLAS thread: OpenBLAS splits them over
-#: its threads at a loss (see :func:`blas_threads`).
+#: its threads at a loss (see :func:`single_threaded_blas`).
 SMALL_GEMM_FLOPS = 8e6
 
 
 def small_gemm_threads(flops_per_product: float):
-    """``blas_threads(1)`` around products of fewer than :data:`SMALL_GEMM_FLOPS` flops each
+    """``single_threaded_blas()`` around products of fewer than :data:`SMALL_GEMM_FLOPS` flops each
     (when more than one thread is configured), else a context that does nothing."""
     if flops_per_product < SMALL_GEMM_FLOPS and _current.threads > 1:
-        return blas_threads(1)
+        return single_threaded_blas()
     return contextlib.nullcontext()
 
 

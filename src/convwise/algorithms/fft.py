@@ -65,7 +65,7 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import as_strided
 
-from .._config import get_config
+from .._config import blas_controllable, get_config, single_threaded_blas
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
@@ -95,38 +95,6 @@ _FLOAT32_MAX_TERMS = 1 << 22
 # --------------------------------------------------------------------------- threads
 
 _POOLS: dict = {}
-_CONTROLLER = None
-_LIMIT_LOCK = threading.Lock()
-_LIMIT_STATE = {"depth": 0, "limiter": None}
-
-
-def _blas_controller():
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER = ThreadpoolController()
-        except Exception:  # threadpoolctl is optional
-            _CONTROLLER = False
-    return _CONTROLLER
-
-
-@contextlib.contextmanager
-def _single_threaded_blas(controller):
-    """BLAS limited to one thread while any caller is inside (reference counted, so that
-    concurrent callers restore the original setting exactly once, at the end)."""
-    with _LIMIT_LOCK:
-        if _LIMIT_STATE["depth"] == 0:
-            _LIMIT_STATE["limiter"] = controller.limit(limits=1, user_api="blas")
-        _LIMIT_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _LIMIT_LOCK:
-            _LIMIT_STATE["depth"] -= 1
-            if _LIMIT_STATE["depth"] == 0:
-                _LIMIT_STATE["limiter"].restore_original_limits()
-                _LIMIT_STATE["limiter"] = None
 
 
 def run_parallel(tasks, threads: int) -> None:
@@ -138,8 +106,7 @@ def run_parallel(tasks, threads: int) -> None:
     stall whenever one of them is descheduled. Without threadpoolctl, or with one thread
     or one task, the tasks run in order in this thread (BLAS keeps its own setting).
     """
-    controller = _blas_controller() if threads > 1 and len(tasks) > 1 else None
-    if not controller:
+    if threads < 2 or len(tasks) < 2 or not blas_controllable():
         for task in tasks:
             task()
         return
@@ -148,7 +115,7 @@ def run_parallel(tasks, threads: int) -> None:
         import concurrent.futures
         pool = _POOLS.setdefault(threads, concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="convwise"))
-    with _single_threaded_blas(controller):
+    with single_threaded_blas():
         futures = [pool.submit(task) for task in tasks]
         for future in futures:
             future.result()

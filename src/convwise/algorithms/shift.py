@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .._config import get_config, small_gemm_threads
+from .._config import blas_controllable, get_config, single_threaded_blas, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
@@ -117,21 +117,6 @@ def _buffers(pad, plan, c_in, halo, row, dtype):
     return padded, b_max, r_max
 
 
-_controller = None
-
-
-def _blas_single_thread():
-    """Context limiting BLAS to one thread (each worker runs its own GEMMs)."""
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is optional
-        return None
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
 def _run_parallel(plan, work, workers: int, min_tile_flops: float, tile_flops: float):
     """Run ``work(part)`` over the plan's tiles, split across ``threads`` workers when it pays.
 
@@ -143,11 +128,10 @@ def _run_parallel(plan, work, workers: int, min_tile_flops: float, tile_flops: f
         return [work(plan)]
     workers = min(workers, len(plan))
     parts = [plan[i::workers] for i in range(workers)]
-    limit = _blas_single_thread()
-    if limit is None:
+    if not blas_controllable():
         return [work(plan)]
     pool = _pool(workers)
-    with limit:
+    with single_threaded_blas():
         futures = [pool.submit(work, part) for part in parts[1:]]
         first = work(parts[0])                           # the calling thread is one of the workers
         return [first] + [future.result() for future in futures]
