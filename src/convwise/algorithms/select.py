@@ -25,15 +25,17 @@ Calibration
 Constants below were fitted on the 2-core development VM (OpenBLAS; sgemm ~124 GFLOP/s at
 one thread, ~190 at two, on 2048^2 float32) by timing each eligible method per suite layer
 (CPU time and wall-clock medians, mostly one thread, while other jobs shared the cores).
-``python benchmarks/calibrate.py --repeat 7 --threads 1`` after the scratch buffer and the
-larger tiles (November 2026): the predicted choice is the measured-fastest, or within 10%
-of it, on 16 of the 17 forward convolution layers of the suite, and 16 of 17 with
-``--threads 2``. Both misses are the 256-channel 14x14 3x3 layer, where gemm measured
-3.3 ms (2.4 at two threads) and the model prefers Winograd (4.5 / 3.1 ms measured). Hits:
+``python benchmarks/calibrate.py --repeat 5 --threads 1`` after the scratch buffer, the
+larger tiles and the atrous method (November 2026): the predicted choice is the
+measured-fastest, or within 10% of it, on 16 of the 17 forward convolution layers of the
+suite, and 15 of 17 with ``--threads 2``. The misses: the 256-channel 14x14 3x3 layer,
+where gemm measured 2.3 ms (2.0 at two threads) and the model prefers Winograd (3.2 / 2.8
+ms measured); at two threads the d4 dilated layer, atrous 4.0 ms against gemm 3.1 (at one
+thread atrous wins, 4.2 against gemm 4.7 and shift 4.9). Hits:
 Winograd on the stride-1 64-channel 3x3 layers (2.5 ms vs shift 3.7, gemm 4.1 at N=1; 19.1
 vs 26.9 vs 35.9 ms at N=8), gemm on the strided and transposed layers, pointwise on 1x1
 (gemm and shift are not candidates there: they copy the input and run the same GEMM),
-shift on dilated/grouped/3-D, FFT on kernels 13 and 31 (3-30x faster than gemm there),
+shift on grouped/3-D, atrous (Winograd on the phases) on the dilated 3x3, FFT on kernels 13 and 31 (3-30x faster than gemm there),
 depthwise on depthwise layers (gemm and shift within 20%). For weight gradients, im2col
 gemm's single large GEMM beats shift's per-tap products at two threads (N=8 64@56: 18.8 vs
 21.9 ms) and ties at one (28.2 vs 26.2). A grid search over the GEMM rate and the per-method
@@ -54,7 +56,7 @@ from .._config import get_config
 from . import FORWARD, TRANSPOSE, WEIGHT_GRAD
 
 __all__ = ["choose_method", "resolve", "why_ineligible", "candidates", "predict", "benchmark_mode",
-           "clear_cache", "EXACT"]
+           "clear_cache", "gemm_rate", "EXACT"]
 
 _TABLES = {"forward": FORWARD, "transpose": TRANSPOSE, "weight_grad": WEIGHT_GRAD}
 
@@ -87,6 +89,12 @@ _EXTERNAL = {"fft": (2.0, 3e-4)}   # re-fitted for the rewritten fft.py cost (k1
 
 def _threads() -> int:
     return get_config().threads
+
+
+def gemm_rate(itemsize: int) -> float:
+    """The model's GEMM flops per second with the configured threads: a module's ``cost``
+    (flop-equivalents) divided by this is its predicted seconds."""
+    return _GEMM_FLOPS_PER_THREAD * _threads() / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
 
 
 def _gemm_seconds(m: int, k: int, n: int, count: int, itemsize: int) -> float:
@@ -234,7 +242,8 @@ def _cost_winograd(kind, x_shape, w_shape, geometry, groups, itemsize):
     a = m + 2
     n, c_in, c_out, _, _ = _problem(kind, x_shape, w_shape, geometry, groups)
     tiles = n * math.prod(-(-o // m) for o in geometry.output_size)
-    passes = (c_in * 2 * a + c_out * 2 * m) * a * tiles * itemsize / (_PASS_BYTES_PER_SECOND * _threads())
+    # the transform passes and copies run on one thread (measured: Winograd gains little from a second)
+    passes = (c_in * 2 * a + c_out * 2 * m) * a * tiles * itemsize / _PASS_BYTES_PER_SECOND
     return _WINOGRAD_SCALE * (_gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize) + passes)
 
 
@@ -336,7 +345,7 @@ def predict(method: str, kind: str, x_shape, w_shape, geometry, groups: int, dty
         flops = cost(x_shape, w_shape, geometry, groups)
     except Exception:  # a module that cannot cost this kind of problem is not chosen by prediction
         return math.inf
-    rate = _GEMM_FLOPS_PER_THREAD * _threads() / (_FLOAT64_SLOWDOWN if itemsize == 8 else 1.0)
+    rate = gemm_rate(itemsize)
     scale, overhead = _EXTERNAL.get(method, (1.0, 0.0))
     return scale * float(flops) / rate + overhead
 
