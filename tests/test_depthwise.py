@@ -74,6 +74,45 @@ def test_forward_matches_torch_and_direct(spec, batch, multiplier, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("spec", GEOMETRIES, ids=_geometry_id)
+def test_channels_last_path_matches_torch_and_the_per_tap_path(spec, dtype, rng, monkeypatch):
+    """Many channels, multiplier 1: the channels-last einsum path, against torch and against the
+    per-tap path on the same operands."""
+    spatial, kernel, stride, padding, dilation = spec
+    channels = depthwise.CHANNELS_LAST_MIN
+    x, w = _operands(rng, 2, channels, 1, spatial, kernel, dtype)
+    geometry = arithmetic.conv_geometry(spatial, kernel, stride, padding, dilation)
+    assert depthwise._prefers_channels_last(channels, geometry)                     # small planes
+    calls = []
+    real = depthwise._channels_last
+    monkeypatch.setattr(depthwise, "_channels_last", lambda *args: calls.append(1) or real(*args))
+    y = depthwise.conv_forward(x, w, geometry, channels)
+    assert calls == [1]
+    assert y.dtype == dtype and y.flags.c_contiguous and y.shape == (2, channels, *geometry.output_size)
+    assert rel_error(y, _reference(x, w, geometry, channels)) <= BOUND[dtype]
+    monkeypatch.setattr(depthwise, "_prefers_channels_last", lambda *args: False)     # the per-tap path
+    assert rel_error(y, depthwise.conv_forward(x, w, geometry, channels)) <= BOUND[dtype]
+    assert calls == [1]
+
+
+def test_channels_last_path_needs_one_sample_within_the_budget(rng, monkeypatch):
+    channels = depthwise.CHANNELS_LAST_MIN
+    geometry = arithmetic.conv_geometry((28, 28), (3, 3), 1, 1, 1)
+    x, w = _operands(rng, 1, channels, 1, (28, 28), (3, 3), np.float32)
+    calls = []
+    real = depthwise._channels_last
+    monkeypatch.setattr(depthwise, "_channels_last", lambda *args: calls.append(1) or real(*args))
+    needed = depthwise._channels_last_bytes(channels, geometry, 4)
+    with cw.config(workspace_mib=needed / 2 / 2**20):
+        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, channels)
+    assert calls == [] and peak <= needed / 2 + y.nbytes + 2**16                 # per-tap, within budget
+    assert rel_error(y, _reference(x, w, geometry, channels)) <= BOUND[np.float32]
+    with cw.config(workspace_mib=2 * needed / 2**20):
+        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, channels)
+    assert calls == [1] and peak <= 2 * needed + y.nbytes + 2**16
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("spec", [GEOMETRIES[1], GEOMETRIES[5], GEOMETRIES[8], GEOMETRIES[12]], ids=_geometry_id)
 def test_truncated_output_size(spec, dtype, rng):
     """A geometry asking for fewer outputs than the input allows (as the input gradient does)."""
@@ -121,3 +160,13 @@ def test_registered_and_empty(rng):
     geometry = arithmetic.conv_geometry((5, 5), (3, 3), 1, 1, 1)
     y = depthwise.conv_forward(np.zeros((0, 2, 5, 5), np.float32), np.ones((4, 1, 3, 3), np.float32), geometry, 2)
     assert y.shape == (0, 4, 5, 5)
+
+
+def test_channels_last_only_for_small_planes():
+    small = arithmetic.conv_geometry((14, 14), (3, 3), 1, 1, 1)
+    medium = arithmetic.conv_geometry((28, 28), (3, 3), 1, 1, 1)
+    large = arithmetic.conv_geometry((56, 56), (3, 3), 2, 1, 1)
+    assert depthwise._prefers_channels_last(8, small)
+    assert depthwise._prefers_channels_last(depthwise.CHANNELS_LAST_MIN, medium)
+    assert not depthwise._prefers_channels_last(depthwise.CHANNELS_LAST_MIN - 1, medium)
+    assert not depthwise._prefers_channels_last(1024, large)

@@ -30,6 +30,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config
 from .._workspace import scratch
@@ -37,10 +38,21 @@ from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .direct import crop, full_size, pad_zeros, tap_window
 
-__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "parallel_map", "eligible", "CHUNK_BYTES"]
+__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "parallel_map", "eligible", "CHUNK_BYTES",
+           "CHANNELS_LAST_SMALL", "CHANNELS_LAST_MEDIUM", "CHANNELS_LAST_MIN"]
 
 #: Scratch bytes per worker (phases + wide output + product buffer): about an L2 cache of the 2-core dev box.
 CHUNK_BYTES = 768 * 2**10
+#: Plain depthwise layers with small planes run channels-last (:func:`_channels_last`):
+#: outputs of at most ``CHANNELS_LAST_SMALL`` cells, or of at most ``CHANNELS_LAST_MEDIUM``
+#: cells read from a padded plane of at most as many, with ``CHANNELS_LAST_MIN`` channels.
+#: Measured speed-up over the per-tap path (3x3, one thread, C = 8 ... 768): 1.5-3.5x for
+#: 7x7 and 14x14 outputs at any C; 1.3-1.9x at 28x28 (0.7-1.0x below 64 channels); on
+#: 56x56 and larger planes 0.2-1.3x (transposing big planes to channels-last costs more
+#: than the fused multiply-adds save). Suite layer C256 28x28: 0.80 vs 1.21 ms.
+CHANNELS_LAST_SMALL = 256
+CHANNELS_LAST_MEDIUM = 1024
+CHANNELS_LAST_MIN = 64
 #: Below this many output bytes a single thread is faster than handing work to a pool.
 _PARALLEL_MIN_BYTES = 512 * 2**10
 
@@ -165,6 +177,43 @@ def _blocks(n: int, groups: int, per_group: int, limit: int) -> list[tuple[slice
     return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
 
 
+def _prefers_channels_last(channels: int, geometry: ConvGeometry) -> bool:
+    """Small planes (see :data:`CHANNELS_LAST_SMALL`)."""
+    out, padded = math.prod(geometry.output_size), math.prod(geometry.padded_size)
+    return out <= CHANNELS_LAST_SMALL or (
+        channels >= CHANNELS_LAST_MIN and out <= CHANNELS_LAST_MEDIUM and padded <= CHANNELS_LAST_MEDIUM)
+
+
+def _channels_last_bytes(c: int, geometry: ConvGeometry, itemsize: int) -> int:
+    """Scratch of the channels-last path for one sample: padded input and output, channels last."""
+    return itemsize * c * (math.prod(geometry.padded_size) + math.prod(geometry.output_size))
+
+
+def _channels_last(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, y: np.ndarray) -> None:
+    """Plain depthwise (one input and one output channel per group), sample by sample: the
+    zero-padded sample channels-last, then one ``einsum`` over a strided view of every
+    window, ``(*kernel, *output, C)``, whose innermost axis is the channels. NumPy's
+    sum-of-products loop then multiplies and adds whole contiguous channel rows at once,
+    where the per-tap path needs two passes per tap over the whole plane."""
+    n, c = x.shape[:2]
+    ndim = geometry.ndim
+    kernel, out = tuple(geometry.kernel_size), tuple(geometry.output_size)
+    taps, cells = "abcdefgh"[:ndim], "pqrstuvw"[:ndim]
+    weights = np.ascontiguousarray(np.moveaxis(weight.reshape(c, *kernel), 0, -1))        # (*K, C)
+    inside = tuple(slice(lo, lo + i) for (lo, _), i in zip(geometry.padding, geometry.input_size))
+    with scratch() as pad:
+        padded = pad.zeros((*geometry.padded_size, c), x.dtype)
+        result = pad.empty((*out, c), x.dtype)
+        strides = padded.strides
+        view_strides = (tuple(st * d for st, d in zip(strides[:ndim], geometry.dilation))
+                        + tuple(st * s for st, s in zip(strides[:ndim], geometry.stride)) + (strides[-1],))
+        for i in range(n):
+            padded[inside] = np.moveaxis(x[i], 0, -1)
+            windows = as_strided(padded, (*kernel, *out, c), view_strides, writeable=False)
+            np.einsum(f"{taps}C,{taps}{cells}C->{cells}C", weights, windows, out=result)
+            y[i] = np.moveaxis(result, -1, 0)
+
+
 def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """Shift-and-accumulate on flattened stride phases: every tap is one contiguous run per channel.
 
@@ -172,6 +221,9 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     worker's zero-padded phase buffer (in cache), the taps accumulate into a wide output
     buffer, and its valid columns are copied to ``y``. Scratch per worker is at most
     ``min(CHUNK_BYTES, workspace budget / workers)`` (one channel plane at least).
+
+    Plain depthwise layers on small planes run channels-last instead
+    (:func:`_channels_last`, :data:`CHANNELS_LAST_SMALL`), when one sample fits the budget.
     """
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
@@ -179,6 +231,10 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     out = tuple(geometry.output_size)
     y = np.empty((n, c_out, *out), dtype=x.dtype)
     if y.size == 0:
+        return y
+    if (cg == 1 and og == 1 and _prefers_channels_last(c_in, geometry)
+            and _channels_last_bytes(c_in, geometry, x.itemsize) <= get_config().workspace_bytes):
+        _channels_last(x, weight, geometry, y)
         return y
     lengths, wide, taps, slack = _flat_plan(geometry)
     count = math.prod(geometry.stride)
