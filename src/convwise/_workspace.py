@@ -18,11 +18,11 @@ same reason; this is that scratchpad.
 Arrays from ``pad`` are views of the thread's buffer and are valid only inside the
 ``with`` block: never return them (copy out what must outlive it). Blocks nest (an inner
 block allocates after the outer one's arrays and releases only its own). When a block
-needs more than the buffer holds, the overflow gets ordinary arrays and the buffer grows
-to that block's total when the next outermost block starts (so a call never holds both),
-and the next call fits; buffers above
-:data:`RETAIN_BYTES` are not kept. Algorithms keep their scratch within the workspace
-budget (``convwise.get_config().workspace_bytes``); this module only recycles it.
+needs more than the buffer holds, the overflow gets ordinary arrays, and the buffer grows
+to that block's total when the next outermost block starts (so no call holds both); the
+next call then fits. Buffers above :data:`RETAIN_BYTES` are not kept. Algorithms keep
+their scratch within the workspace budget (``convwise.get_config().workspace_bytes``);
+this module only recycles it.
 """
 
 from __future__ import annotations
