@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 import convwise as cw

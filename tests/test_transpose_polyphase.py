@@ -12,7 +12,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 import convwise.functional as cwf

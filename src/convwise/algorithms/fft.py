@@ -56,10 +56,8 @@ block lengths; the machine's load made single timings vary 2x).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import threading
 
 import numpy as np
 import scipy.fft
@@ -169,8 +167,6 @@ def plan(batch: int, channels: int, out_channels: int, groups: int, q: tuple[int
     smallest workspace the plan needs (one row of tiles of one sample plus one chunk of
     filter spectra).
     """
-    c_in_g = channels // groups
-    c_out_g = out_channels // groups
     per_dim = [_candidates(k, o + k - 1) for k, o in zip(q, out)]
     best = None
     for lengths in _product(per_dim):
@@ -358,7 +354,6 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
     """
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
-    ndim = len(output_size)
     kernel = weight.shape[2:]
     k_eff, q = _phase_sizes(output_size, kernel, stride, dilation)
     phases = math.prod(stride)

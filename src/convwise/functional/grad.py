@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import arithmetic
-from ._args import as_float_array, check_same_dtype, from_batched, to_batched
+from ._args import as_float_array, check_same_dtype, from_batched
 from .conv import _prepare, resolve
 
 __all__ = ["conv_nd_backward", "conv_transpose_nd_backward"]

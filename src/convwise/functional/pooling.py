@@ -253,7 +253,6 @@ def _max_pool_fast(x: np.ndarray, geometry: arithmetic.PoolGeometry, with_indice
         starts = [np.arange(o, dtype=np.int64) * s - lo
                   for o, s, (lo, _) in zip(geometry.output_size, geometry.stride, geometry.padding)]
         base = _flat(starts, geometry.input_size)
-    length = layout.length
 
     def work(chunk: slice) -> None:
         xc = xs[chunk]

@@ -29,7 +29,7 @@ from .. import arithmetic
 from .. import functional as F
 from ..functional.conv import conv_nd, conv_transpose_nd
 from . import init
-from .module import Module, Parameter, check_dtype
+from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -77,20 +77,11 @@ class _ConvNd(Module):
                     raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation, got "
                                      f"output_padding={self.output_padding}, stride={self.stride}, "
                                      f"dilation={self.dilation}")
-        if not isinstance(bias, bool):
-            raise TypeError(f"{fn}: bias must be a bool, got {bias!r}")
-        dtype = check_dtype(dtype, fn=fn)
-        self._rng = rng if rng is None else init.get_generator(rng)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(np.empty(shape, dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        init.add_weight_and_bias(self, shape, self.out_channels, bias, dtype, rng, fn=fn)
 
     def reset_parameters(self) -> None:
         """torch's default: kaiming_uniform(a=sqrt(5)) weight, bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
@@ -118,6 +109,13 @@ class _ConvNd(Module):
 
 
 class _Conv(_ConvNd):
+    """torch's ``ConvNd`` signature and defaults; subclasses set ``_spatial``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", dtype=None, *, rng=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype, rng=rng)
+
     def forward(self, input):
         """Cross-correlate ``input`` ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``."""
         n = self._spatial
@@ -161,11 +159,6 @@ class Conv1d(_Conv):
 
     _spatial = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, rng=rng)
-
 
 class Conv2d(_Conv):
     """2D convolution layer, as ``torch.nn.Conv2d``; weight ``(C_out, C_in/groups, kH, kW)``.
@@ -189,25 +182,22 @@ class Conv2d(_Conv):
 
     _spatial = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, rng=rng)
-
 
 class Conv3d(_Conv):
     """3D convolution layer, as ``torch.nn.Conv3d``; ``(N, C_in, D, H, W)`` -> ``(N, C_out, D_out, H_out, W_out)``."""
 
     _spatial = 3
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, rng=rng)
-
 
 class _ConvTranspose(_ConvNd):
+    """torch's ``ConvTransposeNd`` signature and defaults (``output_padding`` before ``groups``)."""
+
     _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=None, *, rng=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype, output_padding, rng=rng)
 
     def _output_padding(self, input: np.ndarray, output_size) -> tuple[int, ...]:
         """torch's rule: the output_padding that makes the output ``output_size``."""
@@ -268,11 +258,6 @@ class ConvTranspose1d(_ConvTranspose):
 
     _spatial = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, output_padding, rng=rng)
-
 
 class ConvTranspose2d(_ConvTranspose):
     """2D transposed convolution, as ``torch.nn.ConvTranspose2d``; weight ``(C_in, C_out/groups, kH, kW)``.
@@ -282,18 +267,8 @@ class ConvTranspose2d(_ConvTranspose):
 
     _spatial = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, output_padding, rng=rng)
-
 
 class ConvTranspose3d(_ConvTranspose):
     """3D transposed convolution, as ``torch.nn.ConvTranspose3d``."""
 
     _spatial = 3
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None, *, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, output_padding, rng=rng)

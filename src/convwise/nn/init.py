@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .module import Parameter
+from .module import Parameter, check_dtype
 
 __all__ = ["manual_seed", "get_generator", "calculate_fan_in_and_fan_out", "calculate_gain", "uniform_",
            "kaiming_uniform_", "zeros_", "ones_"]
@@ -111,3 +111,19 @@ def reset_weight_and_bias(weight, bias, *, rng=None) -> None:
         fan_in, _ = calculate_fan_in_and_fan_out(_array(weight).shape)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound, rng=rng)
+
+
+def add_weight_and_bias(module, weight_shape, bias_size: int, bias, dtype, rng, *, fn: str) -> None:
+    """Check ``bias`` (a bool) and ``dtype``, keep ``rng`` for ``reset_parameters``, and give
+    ``module`` a ``weight`` parameter of ``weight_shape`` and a ``bias`` of ``bias_size`` (or
+    ``bias = None``), drawn by ``module.reset_parameters()`` (Linear and the Conv layers)."""
+    if not isinstance(bias, bool):
+        raise TypeError(f"{fn}: bias must be a bool, got {bias!r}")
+    dtype = check_dtype(dtype, fn=fn)
+    module._rng = rng if rng is None else get_generator(rng)
+    module.weight = Parameter(np.empty(tuple(weight_shape), dtype))
+    if bias:
+        module.bias = Parameter(np.empty(bias_size, dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()

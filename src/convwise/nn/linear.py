@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype, grad_array
+from .module import Module, grad_array
 
 __all__ = ["Linear", "Flatten", "Dropout", "Identity"]
 
@@ -44,16 +44,8 @@ class Linear(Module):
         fn = type(self).__name__
         self.in_features = _check_int(in_features, fn=fn, name="in_features", minimum=0)
         self.out_features = _check_int(out_features, fn=fn, name="out_features", minimum=0)
-        if not isinstance(bias, bool):
-            raise TypeError(f"{fn}: bias must be a bool, got {bias!r}")
-        dtype = check_dtype(dtype, fn=fn)
-        self._rng = rng if rng is None else init.get_generator(rng)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        init.add_weight_and_bias(self, (self.out_features, self.in_features), self.out_features, bias, dtype, rng,
+                                 fn=fn)
 
     def reset_parameters(self) -> None:
         init.reset_weight_and_bias(self.weight, self.bias, rng=self._rng)
