@@ -137,3 +137,14 @@ def test_release_reaches_the_buffers_of_other_threads():
     go.set()
     thread.join()
     assert sizes["before"] >= 1 << 16 and sizes["after"] == 0
+
+
+def test_with_scratch_passes_a_pad_and_returns_the_result():
+    @_workspace.with_scratch
+    def total(pad, values):
+        buffer = pad.empty(len(values), np.float64)
+        buffer[...] = values
+        return float(buffer.sum())
+
+    assert total([1.0, 2.0, 3.5]) == 6.5
+    assert _workspace._local.pad.used == 0                 # the block was closed

@@ -28,12 +28,13 @@ this module only recycles it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 
 import numpy as np
 
-__all__ = ["scratch", "release", "RETAIN_BYTES"]
+__all__ = ["scratch", "with_scratch", "release", "RETAIN_BYTES"]
 
 #: Largest buffer a thread keeps between calls (bigger needs are served and then dropped).
 RETAIN_BYTES = 64 * 2**20
@@ -92,6 +93,16 @@ def scratch():
             need, pad.need = pad.need, 0
             if pad.buffer.nbytes < need <= RETAIN_BYTES:
                 pad.grow_to = need
+
+
+def with_scratch(function):
+    """Decorator: call ``function(pad, *args, **kwargs)`` inside a :func:`scratch` block of
+    the calling thread (for the per-tile/per-chunk workers of the algorithms)."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with scratch() as pad:
+            return function(pad, *args, **kwargs)
+    return wrapper
 
 
 def _aligned(nbytes: int) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config
-from .._workspace import scratch
+from .._workspace import scratch, with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .direct import crop, full_size, pad_zeros, tap_window
@@ -253,11 +253,8 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     workers = max(1, min(threads, len(blocks)))
     crop_valid = (slice(None),) * 3 + tuple(slice(0, o) for o in out)
 
-    def run(part):
-        with scratch() as pad:
-            run_on(pad, part)
-
-    def run_on(pad, part):
+    @with_scratch
+    def run(pad, part):
         bmax = max(b.stop - b.start for b, _ in part)
         gmax = max(g.stop - g.start for _, g in part)
         phases = pad.zeros((bmax, gmax * cg, count, phase_length), x.dtype)

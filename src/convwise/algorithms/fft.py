@@ -64,7 +64,7 @@ import scipy.fft
 from numpy.lib.stride_tricks import as_strided
 
 from .._config import blas_controllable, get_config, single_threaded_blas
-from .._workspace import scratch
+from .._workspace import scratch, with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 
@@ -436,16 +436,6 @@ def _writable_view(array, shape):
     return view
 
 
-def _block(x, spectrum, loop, y, co_range, batch, rows, geometry):
-    """One chunk of tiles: gather, transform, contract, inverse transform, scatter into ``y``.
-
-    Layouts keep the transform axes first, so no transposes are needed between the FFTs
-    and the per-frequency GEMM: tiles ``(*L, C, b, *T)`` -> spectra ``(*F, C, b, *T)`` ->
-    ``(F, g, C_g, b*T)`` -> GEMM -> ``(*F, C_out, b, *T)`` -> ``(*B, C_out, b, *T)``: the
-    inverse computes only the ``B`` valid outputs of each tile (:func:`_inverse`).
-    """
-    with scratch() as pad:
-        _block_on(pad, x, spectrum, loop, y, co_range, batch, rows, geometry)
 
 
 def _inverse_by_dft(lengths, blocks) -> bool:
@@ -500,7 +490,15 @@ def _inverse(pad, spec_y, lengths, blocks):
     return current.real
 
 
-def _block_on(pad, x, spectrum, loop, y, co_range, batch, rows, geometry):
+@with_scratch
+def _block(pad, x, spectrum, loop, y, co_range, batch, rows, geometry):
+    """One chunk of tiles: gather, transform, contract, inverse transform, scatter into ``y``.
+
+    Layouts keep the transform axes first, so no transposes are needed between the FFTs
+    and the per-frequency GEMM: tiles ``(*L, C, b, *T)`` -> spectra ``(*F, C, b, *T)`` ->
+    ``(F, g, C_g, b*T)`` -> GEMM -> ``(*F, C_out, b, *T)`` -> ``(*B, C_out, b, *T)``: the
+    inverse computes only the ``B`` valid outputs of each tile (:func:`_inverse`).
+    """
     start, stride, tiles, blocks, lengths, output_size, cdtype = geometry
     ndim = len(lengths)
     x = x[batch]

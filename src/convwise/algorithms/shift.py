@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .._config import blas_controllable, get_config, single_threaded_blas, small_gemm_threads
-from .._workspace import scratch
+from .._workspace import with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 
@@ -110,6 +110,17 @@ def _fill_padded(out: np.ndarray, x: np.ndarray, geometry: ConvGeometry, batch: 
     out[(slice(None), slice(None)) + tuple(dst)] = x[(batch, slice(None)) + tuple(src)]
 
 
+def _padded_tile(buffer, x, geometry: ConvGeometry, batch: slice, rows: slice, groups: int):
+    """Fill ``buffer`` with the padded grid rows of one tile; returns ``(samples, output rows,
+    flat positions, flattened tile (b, groups, C_in/groups, grid cells))``."""
+    grid, strides, _, halo = _grid(geometry)
+    b, r = batch.stop - batch.start, rows.stop - rows.start
+    c_in = x.shape[1]
+    tile = buffer[:b * c_in * (r + halo) * strides[0]].reshape(b, c_in, r + halo, *grid[1:])
+    _fill_padded(tile, x, geometry, batch, rows, grid)
+    return b, r, r * strides[0], tile.reshape(b, groups, c_in // groups, -1)
+
+
 def _buffers(pad, plan, c_in, halo, row, dtype):
     b_max = max(b.stop - b.start for b, _ in plan)
     r_max = max(r.stop - r.start for _, r in plan)
@@ -117,14 +128,17 @@ def _buffers(pad, plan, c_in, halo, row, dtype):
     return padded, b_max, r_max
 
 
-def _run_parallel(plan, work, workers: int, min_tile_flops: float, tile_flops: float):
-    """Run ``work(part)`` over the plan's tiles, split across ``threads`` workers when it pays.
+def _run_parallel(plan, work, workers: int, flops_per_row: float):
+    """Run ``work(part)`` over the plan's tiles, split across ``workers`` threads when the first
+    tile has at least :data:`PARALLEL_MIN_FLOPS` (``flops_per_row`` x its samples x output rows).
 
     NumPy releases the GIL in copies and GEMMs, so two workers each running
     single-threaded BLAS on their own tiles also parallelise the copies that
     multi-threaded BLAS leaves on one core. Returns the list of ``work`` results.
     """
-    if workers < 2 or len(plan) < 2 or tile_flops < min_tile_flops:
+    b0, r0 = plan[0]
+    tile_flops = flops_per_row * (b0.stop - b0.start) * (r0.stop - r0.start)
+    if workers < 2 or len(plan) < 2 or tile_flops < PARALLEL_MIN_FLOPS:
         return [work(plan)]
     workers = min(workers, len(plan))
     parts = [plan[i::workers] for i in range(workers)]
@@ -175,20 +189,13 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     plan = _plan(n, c_in, c_out, geometry, x.itemsize, "forward", workers)
     inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
 
-    def work(part):
-        with scratch() as pad:
-            work_on(pad, part)
-
-    def work_on(pad, part):
+    @with_scratch
+    def work(pad, part):
         padded_buffer, b_max, r_max = _buffers(pad, part, c_in, halo, row, x.dtype)
         stack_buffer = pad.empty(taps * c_in * b_max * r_max * row, x.dtype)
         result_buffer = pad.empty(c_out * b_max * r_max * row, x.dtype)
         for batch, rows in part:
-            b, r = batch.stop - batch.start, rows.stop - rows.start
-            length = r * row
-            tile = padded_buffer[:b * c_in * (r + halo) * row].reshape(b, c_in, r + halo, *grid[1:])
-            _fill_padded(tile, x, geometry, batch, rows, grid)
-            flat = tile.reshape(b, groups, cg, -1)
+            b, r, length, flat = _padded_tile(padded_buffer, x, geometry, batch, rows, groups)
             stack = stack_buffer[:groups * taps * cg * b * length].reshape(groups, taps, cg, b, length)
             for t, off in enumerate(offsets):
                 np.copyto(stack[:, t], flat[..., off:off + length].transpose(1, 2, 0, 3))
@@ -198,9 +205,7 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
             result = result.reshape(c_out, b, r, *grid[1:]).swapaxes(0, 1)
             y[batch, :, rows] = result[inner]
 
-    b0, r0 = plan[0]
-    tile_flops = 2.0 * c_out * cg * taps * (b0.stop - b0.start) * (r0.stop - r0.start) * row
-    _run_parallel(plan, work, workers, PARALLEL_MIN_FLOPS, tile_flops)
+    _run_parallel(plan, work, workers, 2.0 * c_out * cg * taps * row)
     return y
 
 
@@ -218,23 +223,15 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     plan = _plan(n, c_in, c_out, geometry, x.itemsize, "weight_grad", workers)
     inner = (slice(None),) * 3 + tuple(slice(0, o) for o in out[1:])
 
-    def work(part):
+    @with_scratch
+    def work(pad, part):
         grad = np.zeros((groups, taps, cg, og), dtype=x.dtype)
-        with scratch() as pad:
-            work_on(pad, part, grad)
-        return grad
-
-    def work_on(pad, part, grad):
         padded_buffer, b_max, r_max = _buffers(pad, part, c_in, halo, row, x.dtype)
         dy_buffer = pad.zeros(c_out * b_max * r_max * row, x.dtype)
         dyt_buffer = pad.empty(dy_buffer.shape, x.dtype)
         partial = np.empty((groups, cg, og), dtype=x.dtype)
         for batch, rows in part:
-            b, r = batch.stop - batch.start, rows.stop - rows.start
-            length = r * row
-            tile = padded_buffer[:b * c_in * (r + halo) * row].reshape(b, c_in, r + halo, *grid[1:])
-            _fill_padded(tile, x, geometry, batch, rows, grid)
-            flat = tile.reshape(b, groups, cg, -1)
+            b, r, length, flat = _padded_tile(padded_buffer, x, geometry, batch, rows, groups)
             dy = dy_buffer[:b * c_out * length].reshape(b, c_out, r, *grid[1:])
             dy[inner] = grad_output[batch, :, rows]                          # wrap columns stay zero
             # dy^T (positions x channels), contiguous: each tap is then a plain (NN) GEMM
@@ -246,10 +243,9 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
                 for t, off in enumerate(offsets):
                     np.matmul(flat[i, :, :, off:off + length], dyt[i], out=partial)
                     grad[:, t] += partial
+        return grad
 
-    b0, r0 = plan[0]
-    tile_flops = 2.0 * c_out * cg * taps * (b0.stop - b0.start) * (r0.stop - r0.start) * row
-    grads = _run_parallel(plan, work, workers, PARALLEL_MIN_FLOPS, tile_flops)
+    grads = _run_parallel(plan, work, workers, 2.0 * c_out * cg * taps * row)
     grad = grads[0]
     for other in grads[1:]:
         grad += other

@@ -56,7 +56,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config, small_gemm_threads
-from .._workspace import scratch
+from .._workspace import with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
 from . import register
 from .fft import _chunks
@@ -180,12 +180,8 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     return y
 
 
-def _tile_rows(x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
-    with scratch() as pad:
-        _tile_rows_on(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes)
-
-
-def _tile_rows_on(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
+@with_scratch
+def _tile_rows(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
     tiles_w, out_h, out_w = sizes
     a = m + 2
     x = x[batch]
