@@ -56,3 +56,19 @@ def test_single_threaded_blas_leaves_the_setting_alone_off_the_main_thread():
         with _config.single_threaded_blas():                  # the main thread: limited
             assert _counts() == [1] * len(before)
         assert _counts() == before
+
+
+def test_small_gemm_threads_only_limits_small_products_with_several_threads():
+    import convwise as cw
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = _counts()
+        with cw.config(threads=2):
+            with _config.small_gemm_threads(_config.SMALL_GEMM_FLOPS / 2):
+                assert _counts() == [1] * len(before)
+            with _config.small_gemm_threads(_config.SMALL_GEMM_FLOPS * 2):
+                assert _counts() == before
+        with cw.config(threads=1):
+            with threadpoolctl.threadpool_limits(2, user_api="blas"):     # BLAS left at 2 on purpose
+                with _config.small_gemm_threads(10.0):                    # one thread configured: untouched
+                    assert _counts() == [2] * len(before)
