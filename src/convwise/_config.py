@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 __all__ = ["Config", "get_config", "set_config", "config"]
 
@@ -20,14 +20,43 @@ __all__ = ["Config", "get_config", "set_config", "config"]
 class Config:
     """``threads``: worker threads for BLAS and scipy.fft (default: all cores).
     ``workspace_mib``: the most scratch memory one operation may allocate besides its
-    output; work that cannot be tiled under it is refused with a ValueError."""
+    output; work that cannot be tiled under it is refused with a ValueError.
+    ``memory_mib``: the most memory (output plus workspace) one operation may need in all;
+    larger requests are refused by :mod:`convwise._guard` before anything is allocated
+    (default: half the memory available when convwise is imported)."""
 
     threads: int = os.cpu_count() or 1
     workspace_mib: float = 256.0
+    memory_mib: float = field(default_factory=lambda: _default_memory_mib())
 
     @property
     def workspace_bytes(self) -> int:
         return int(self.workspace_mib * 2**20)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_mib * 2**20)
+
+
+def _available_memory_bytes() -> int | None:
+    """Memory the machine has available now (Linux ``MemAvailable``; ``None`` where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _default_memory_mib() -> float:
+    """Default memory budget of one operation: half the available memory (4 GiB where unknown)."""
+    available = _available_memory_bytes()
+    return 4096.0 if available is None else max(64.0, available / 2 / 2**20)
 
 
 _current = Config()
@@ -115,7 +144,8 @@ def small_gemm_threads(flops_per_product: float):
     return contextlib.nullcontext()
 
 
-def set_config(*, threads: int | None = None, workspace_mib: float | None = None) -> Config:
+def set_config(*, threads: int | None = None, workspace_mib: float | None = None,
+               memory_mib: float | None = None) -> Config:
     """Change settings for the whole process; returns the previous ``Config``."""
     global _current
     previous = _current
@@ -132,6 +162,12 @@ def set_config(*, threads: int | None = None, workspace_mib: float | None = None
         if not workspace_mib > 0:
             raise ValueError(f"set_config: workspace_mib must be positive, got workspace_mib={workspace_mib}")
         changes["workspace_mib"] = float(workspace_mib)
+    if memory_mib is not None:
+        if isinstance(memory_mib, bool) or not isinstance(memory_mib, (int, float)):
+            raise TypeError(f"set_config: memory_mib must be a number, got {memory_mib!r}")
+        if not 0 < memory_mib < float("inf"):
+            raise ValueError(f"set_config: memory_mib must be a positive finite number, got memory_mib={memory_mib}")
+        changes["memory_mib"] = float(memory_mib)
     _current = replace(_current, **changes)
     if threads is not None and threads != previous.threads:
         _apply_threads(threads)
@@ -143,10 +179,12 @@ def set_config(*, threads: int | None = None, workspace_mib: float | None = None
 
 
 @contextlib.contextmanager
-def config(*, threads: int | None = None, workspace_mib: float | None = None):
+def config(*, threads: int | None = None, workspace_mib: float | None = None,
+           memory_mib: float | None = None):
     """Temporarily change settings (a context manager)."""
-    previous = set_config(threads=threads, workspace_mib=workspace_mib)
+    previous = set_config(threads=threads, workspace_mib=workspace_mib, memory_mib=memory_mib)
     try:
         yield _current
     finally:
-        set_config(threads=previous.threads, workspace_mib=previous.workspace_mib)
+        set_config(threads=previous.threads, workspace_mib=previous.workspace_mib,
+                   memory_mib=previous.memory_mib)
