@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import arithmetic as ar
+from . import _solve
 
 __all__ = ["register", "run", "parse_input", "parse_layer"]
 
@@ -462,10 +463,13 @@ def register(subparsers) -> None:
     one.add_argument("--ceil-mode", action="store_true", dest="ceil_mode", help="pooling: round the output size up")
     one.add_argument("--no-bias", action="store_true", dest="no_bias", help="count no bias parameters")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    _solve.add_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "solve_output", None):
+        return _solve.run(args)
     shape = parse_input(args.input, args.spatial)
     if args.specs and args.layer_specs:
         raise ValueError("shape: give the layers either as positional LAYER specs or with --layer, not both")
