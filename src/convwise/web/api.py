@@ -9,7 +9,6 @@ beside the control named by ``field``). Nothing here should answer 5xx for bad i
 from __future__ import annotations
 
 import os
-from importlib import resources
 from typing import Literal, Union
 
 from fastapi import FastAPI, Request
@@ -184,6 +183,6 @@ def create_app(models=()) -> FastAPI:
     def network_forward(body: ForwardRequest) -> dict:
         return net.forward(registry.get(body.model), body.image)
 
-    static = resources.files("convwise.web") / "static"
-    app.mount("/", StaticFiles(directory=os.fspath(static), html=True), name="static")
+    static = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")  # package data
+    app.mount("/", StaticFiles(directory=static, html=True), name="static")
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import summary as _summary
 from ..models import MODELS
@@ -32,9 +33,9 @@ class Entry:
 
     name: str
     description: str
-    layers: object                   # a list of layer dicts, or a convwise.nn module
+    layers: Any                      # a list of layer dicts, or a convwise.nn module
     input_shape: tuple[int, ...]
-    trained: object = None           # a convwise.nn.Sequential with weights (digits models)
+    trained: Any = None              # a convwise.nn.Sequential with weights (digits models)
     metadata: dict = field(default_factory=dict)
 
     def info(self) -> dict:

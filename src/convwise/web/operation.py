@@ -38,7 +38,7 @@ LIMITS = {
     "max_gif_frames": 400,     # output positions in a downloadable GIF
 }
 
-_FIELDS = ("output_padding", "input_size", "kernel_size", "in_channels", "out_channels", "stride", "padding",
+_FIELDS = ("output_padding", "output_size", "input_size", "kernel_size", "in_channels", "out_channels", "stride", "padding",
            "dilation", "groups", "ceil_mode", "count_include_pad", "op")
 _PATTERNS = [(name, re.compile(rf"\b{name}\s*=")) for name in _FIELDS] + [
     ("input_size", re.compile(r"\binput size\b|\binput=")), ("kernel_size", re.compile(r"\bkernel size\b")),
