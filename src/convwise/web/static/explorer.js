@@ -234,7 +234,7 @@ function renderText() {
   $("#formula").replaceChildren(...d.formula.map((line, i) => el("div", { class: "formula-line" },
     (d.ndim === 2 ? ["H: ", "W: "][i] : "L: ") + line)));
   const rf = d.receptive_field;
-  const items = [["parameters", big(d.params)], ["MACs", big(d.macs)], ["output positions", big(d.steps)],
+  const items = [["parameters", big(d.params)], [d.kind.endsWith("pool") ? "window reads" : "MACs", big(d.macs)], ["output positions", big(d.steps)],
                  ["receptive field", rf ? rf.size.join(" × ") + " (jump " + rf.jump.join(" × ") + ")" : "— (transposed)"],
                  ["weight", d.weight_shape ? d.weight_shape.join(" × ") : "none"]];
   $("#stats").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
@@ -285,7 +285,8 @@ function gridSvg(name, rows, cols, cell, fill) {
   return svg;
 }
 
-const rc = (idx, ndim) => (ndim === 2 ? idx : [0, idx[0]]);
+const rc = (idx, ndim) => (ndim === 2 ? idx : [0, idx[0]]);      // an index as (row, col)
+const dims = (size, ndim) => (ndim === 2 ? size : [1, size[0]]);  // a size as (rows, cols)
 const fromRc = (r, c, ndim) => (ndim === 2 ? [r, c] : [c]);
 
 function panel(title, svg, id) {
@@ -307,18 +308,20 @@ function renderGrids() {
   const box = $("#drawing");
   if (!t) { box.replaceChildren(); return; }
   const nd = d.ndim, backward = S.mode === "backward";
-  const [gr, gc] = rc(t.grid_size, nd);
+  const [gr, gc] = dims(t.grid_size, nd);
   const ci = S.inCh, co = S.outCh;
   const panels = [];
   if (stampView()) {
-    const [ir, ic] = rc(d.input_size, nd);
-    const cell = cellSize(Math.max(ir, ...rc(d.output_size, nd)), Math.max(ic, ...rc(d.output_size, nd)));
+    const [ir, ic] = dims(d.input_size, nd), [outR, outC] = dims(d.output_size, nd);
+    const cell = cellSize(Math.max(ir, outR), Math.max(ic, outC));
     panels.push(panel(`input ${d.input_size.join("×")} (channel ${ci})`,
       gridSvg("input", ir, ic, cell, (r, c) => ({ cls: "input", text: fmt(at(v.input[ci], fromRc(r, c, nd))) })), "panel-input"));
   } else {
     const cell = cellSize(gr, gc);
+    const padded = d.input_size.map((n, i) => n + d.padding[i][0] + d.padding[i][1]);
     const title = d.kind === "conv_transpose" ? `input ${d.input_size.join("×")}, zeros inserted and padded: ${t.grid_size.join("×")}`
-      : `input ${d.input_size.join("×")}` + (t.grid_size.join() !== d.input_size.join() ? `, padded: ${t.grid_size.join("×")}` : "");
+      : `input ${d.input_size.join("×")}` + (padded.join() !== d.input_size.join() ? `, padded: ${padded.join("×")}` : "") +
+        (padded.join() !== t.grid_size.join() ? ", + the overhang of the last window" : "");
     panels.push(panel(title + ` (channel ${ci})`, gridSvg("input", gr, gc, cell, (r, c) => {
       const flat = r * gc + c;
       const kind = d.grid.kinds[flat], src = d.grid.sources[flat];
@@ -329,7 +332,7 @@ function renderGrids() {
     }), "panel-input"));
   }
   if (v.weight) {
-    const [kr, kc] = rc(d.kernel_size, nd);
+    const [kr, kc] = dims(d.kernel_size, nd);
     const kcell = Math.max(24, Math.min(40, cellSize(kr, kc)));
     const [a, b] = weightIndex(co, ci);
     const title = (backward ? "kernel taps — click one for its weight gradient" : "kernel") +
@@ -340,7 +343,7 @@ function renderGrids() {
       return { cls: "weight", text: fmt(at(v.weight[a][b], idx)) };
     }), "panel-kernel"));
   }
-  const [or_, oc] = rc(d.output_size, nd);
+  const [or_, oc] = dims(d.output_size, nd);
   const ocell = cellSize(Math.max(or_, gr), Math.max(oc, gc));
   const outValues = backward ? v.grad_output : v.output;
   panels.push(panel((backward ? "output gradient dL/dy" : "output") + ` ${d.output_size.join("×")} (channel ${co})`,
@@ -354,8 +357,10 @@ function renderGrids() {
 function drawFootprintLegend(box) {
   const legend = el("div", { class: "legend" });
   for (const [cls, text] of [["input", "input"], ["padding", "padding"], ["zero", "inserted zero"],
-                             ["tap", "kernel tap"], ["gap", "dilation gap (skipped)"], ["current", "output being computed"]]) {
+                             ["tap", "kernel tap"], ["gap", "dilation gap (skipped)"], ["outside", "past the input (ceil_mode's last window)"],
+                             ["current", "output being computed"]]) {
     if (cls === "zero" && S.data.kind !== "conv_transpose") continue;
+    if (cls === "outside" && !S.data.grid.kinds.includes("outside")) continue;
     if (cls === "gap" && S.data.dilation.every((x) => x === 1)) continue;
     legend.append(el("span", { class: "swatch " + cls }), text + " ");
   }
@@ -581,7 +586,7 @@ function wireHover() {
     let focus;
     if (grid === "output") focus = { grid, index, step: outIndex.get(key(index)) };
     else if (grid === "input") {
-      const cols = stampView() ? (nd === 2 ? d.input_size[1] : d.input_size[0]) : rc(d.trace.grid_size, nd)[1];
+      const cols = stampView() ? (nd === 2 ? d.input_size[1] : d.input_size[0]) : dims(d.trace.grid_size, nd)[1];
       focus = { grid, index, cell: index, flat: r * cols + c };
     } else focus = { grid, index };
     g.addEventListener("mouseenter", () => { S.hover = focus; renderMarks(); });
@@ -648,6 +653,7 @@ function render(fresh) {
   syncStep();
   renderMarks();
   $("#player").hidden = !S.data.trace || S.mode === "backward";
+  for (const id of ["#modes", "#detail", "#channels-panel"]) $(id).hidden = !S.data.trace;
 }
 
 // ------------------------------------------------------------------ solver and GIF

@@ -99,7 +99,7 @@
     $("#net-summary").replaceChildren(table);
   }
 
-  function scaleFor(h, w) { return Math.max(1, Math.min(16, Math.floor(200 / Math.max(h, w)))); }
+  function scaleFor(h, w) { return Math.max(1, Math.min(16, Math.floor(168 / Math.max(h, w)))); }
 
   function mapCanvas(id, title, h, w, onClick) {
     const scale = scaleFor(h, w);
@@ -122,7 +122,7 @@
     const h = Number(canvas.dataset.rows), w = Number(canvas.dataset.cols), s = Number(canvas.dataset.scale);
     ctx.fillStyle = "#dbe9f3";
     ctx.fillRect(0, 0, w * s, h * s);
-    if (s >= 6) {
+    if (s >= 6 && Math.max(h, w) <= 64) {
       ctx.strokeStyle = "#9fb7c9";
       ctx.lineWidth = 1;
       for (let i = 0; i <= w; i++) { ctx.beginPath(); ctx.moveTo(i * s + 0.5, 0); ctx.lineTo(i * s + 0.5, h * s); ctx.stroke(); }
