@@ -192,3 +192,21 @@ def test_draw_a_digit_and_see_the_prediction(page, shot, digits_npz):
     expect(page.locator("#prediction")).to_have_text(f"prediction: {expected}")
     assert page.locator("#features canvas").count() >= 16  # every feature map of the first conv
     shot(page, "network-digits")
+
+
+def test_a_json_model_file_from_the_page(page, tmp_path, shot):
+    model = {"input_shape": [3, 32, 32], "layers": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2},
+                                                     {"type": "relu"}, {"type": "max_pool2d", "kernel_size": 3}]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(model))
+    page.goto(page.base + "?tab=network")
+    expect(page.locator("#net-summary table")).to_be_visible()
+    page.set_input_files("#net-file", str(path))
+    y = torch.nn.functional.max_pool2d(torch.nn.functional.conv2d(torch.zeros(1, 3, 32, 32), torch.zeros(8, 3, 3, 3),
+                                                                  stride=2), 3)
+    expect(page.locator("#net-summary")).to_contain_text(" × ".join(map(str, y.shape[1:])))
+    canvas = page.locator("#map-2")
+    box = canvas.bounding_box()
+    canvas.click(position={"x": box["width"] / 10, "y": box["height"] / 10})  # unit (0, 0)
+    # unit 0 of the pool reads conv units 0..2, which read input 0..(2*2 + 2)
+    expect(page.locator("#rf-info")).to_contain_text("rows 0–6, columns 0–6")

@@ -403,7 +403,7 @@ function outlineWindow(step) {
   }
 }
 
-function markStep(step) {
+function markStep(step, progress) {
   const d = S.data, t = d.trace;
   t.steps[step].taps.forEach((tap) => {
     const g = cellNode("input", tap.grid);
@@ -412,6 +412,7 @@ function markStep(step) {
   outlineWindow(step);
   const out = cellNode("output", t.steps[step].output);
   if (out) out.classList.add("current");
+  if (!progress) return;  // hovering shows one window; playing also shows the outputs done so far
   for (let s = 0; s < step; s++) { const g = cellNode("output", t.steps[s].output); if (g) g.classList.add("done"); }
 }
 
@@ -451,8 +452,9 @@ function renderMarks() {
         (d.grid.kinds[focus.flat] === "padding" && d.kind === "max_pool" ? " (max pooling pads with −∞)." : " (it counts as 0).")));
     return;
   }
-  const step = focus && focus.grid === "output" ? focus.step : S.step;
-  markStep(step);
+  const hovering = focus && focus.grid === "output";
+  const step = hovering ? focus.step : S.step;
+  markStep(step, !hovering);
   $("#detail").replaceChildren(...products(step));
 }
 
