@@ -676,8 +676,8 @@ def solve_output_size(input_size, output_size, kernel_size, *, op: str = "conv",
         One tuple per spatial dimension, simplest first (by stride, dilation, padding);
         an empty tuple when nothing in the range works for that dimension.
 
-    >>> [(s.stride, s.padding) for s in solve_output_size(7, 4, 3, stride=2)[0]]
-    [(2, 1)]
+    >>> [(s.stride, s.padding, s.dilation) for s in solve_output_size(7, 4, 3, stride=2)[0]]
+    [(2, 1, 1), (2, 2, 2), (2, 3, 3), (2, 4, 4)]
     >>> [(s.padding, s.output_padding) for s in solve_output_size(4, 8, 3, op="conv_transpose", stride=2,
     ...                                                             dilation=1)[0]]
     [(1, 1)]

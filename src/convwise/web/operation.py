@@ -33,9 +33,10 @@ LIMITS = {
     "max_size": 4096,          # any input size, kernel size, stride, padding, dilation
     "max_channels": 4096,      # in_channels, out_channels, groups
     "max_draw_grid": 64,       # the drawn (padded or stretched) grid, per dimension
-    "max_draw_taps": 25_000,   # output positions x kernel taps in the drawn trace
+    "max_draw_taps": 10_000,   # output positions x kernel taps in the drawn trace
     "max_draw_channels": 16,   # channels with numbers and pictures
     "max_gif_frames": 400,     # output positions in a downloadable GIF
+    "max_uncovered_walk": 200_000,  # window taps walked to list every unread input cell
 }
 
 _FIELDS = ("output_padding", "output_size", "input_size", "kernel_size", "in_channels", "out_channels", "stride", "padding",
@@ -264,12 +265,9 @@ def explain(request: dict) -> dict:
         answer["params"] = arithmetic.conv_params(c_in, c_out, geometry.kernel_size, groups, True, fn=op, ndim=ndim)
         answer["weight_shape"] = [c_out, c_in // groups, *geometry.kernel_size] if kind == "conv" else \
             [c_in, c_out // groups, *geometry.kernel_size]
-        answer["channels"] = [[g * (c_in // groups) + j for j in range(c_in // groups)]
-                              for g in (co // (c_out // groups) for co in range(c_out))]
     else:
         answer["params"] = 0
         answer["weight_shape"] = None
-        answer["channels"] = [[co] for co in range(c_out)]
     if kind == "conv":
         answer["macs"] = arithmetic.conv_macs(c_in, c_out, geometry.kernel_size, geometry.output_size, groups, fn=op)
     elif kind == "conv_transpose":
@@ -289,13 +287,20 @@ def explain(request: dict) -> dict:
                                              "padding": geometry.padding, "dilation": geometry.dilation}],
                                            ndim, fn=op)[-1]
         answer["receptive_field"] = {"size": list(field.size), "jump": list(field.jump), "start": list(field.start)}
+        # listing every unread cell walks every tap of every window: only while that is quick
+        walk = sum(o * k for o, k in zip(geometry.output_size, geometry.kernel_size))
         answer["uncovered"] = {"trailing": [list(r) for r in arithmetic.uncovered_input(geometry)],
-                               "cells": [list(c) for c in arithmetic.uncovered_cells(geometry)]}
+                               "cells": [list(c) for c in arithmetic.uncovered_cells(geometry)]
+                               if walk <= LIMITS["max_uncovered_walk"] else None}
     answer["ceil_mode"] = bool(getattr(geometry, "ceil_mode", False))
     reason = _too_large(request, geometry, kind)
     answer["not_drawn"] = reason
-    answer["trace"] = answer["values"] = answer["grid"] = None
+    answer["trace"] = answer["values"] = answer["grid"] = answer["channels"] = None
     if reason is None:
+        # per output channel, the input channels it reads (its group's)
+        answer["channels"] = [[co] for co in range(c_out)] if kind.endswith("pool") else \
+            [[g * (c_in // groups) + j for j in range(c_in // groups)]
+             for g in (co // (c_out // groups) for co in range(c_out))]
         traced = _trace(request, kind)
         answer["trace"] = traced.to_dict()
         cells = list(traced.cells())

@@ -213,6 +213,7 @@ function buildInverse() {
 
 function fillChannels() {
   const d = S.data;
+  if (!d.channels) return;
   const outSel = $("#out-channel"), inSel = $("#in-channel");
   outSel.replaceChildren(...Array.from({ length: d.out_channels }, (_, c) => el("option", { value: c }, String(c))));
   outSel.value = String(S.outCh);
@@ -241,11 +242,13 @@ function renderText() {
   const notes = [];
   if (d.uncovered) {
     const names = d.ndim === 2 ? ["rows", "columns"] : ["cells"];
-    d.uncovered.cells.forEach((cells, i) => {
+    const listed = d.uncovered.cells || d.uncovered.trailing;
+    listed.forEach((cells, i) => {
       if (!cells.length) return;
       const trailing = d.uncovered.trailing[i];
-      notes.push(`Input ${names[i]} ${cells.join(", ")} are never read by any window` +
-        (trailing.length ? ` (${trailing.join(", ")} at the end: the last window stops short)` : "") + ".");
+      const shown = cells.length > 12 ? cells.slice(0, 12).join(", ") + `, … (${cells.length} in all)` : cells.join(", ");
+      notes.push(`Input ${names[i]} ${shown} ${cells.length === 1 ? "is" : "are"} never read by any window` +
+        (trailing.length ? ` (${trailing.length} at the end: the last window stops short)` : "") + ".");
     });
   }
   if (d.kind === "conv_transpose") {
@@ -605,7 +608,7 @@ function wireHover() {
 
 function renderChannels() {
   const d = S.data, box = $("#channels-panel");
-  if (!d.kind.startsWith("conv") || (d.in_channels === 1 && d.out_channels === 1)) { box.replaceChildren(); return; }
+  if (!d.channels || !d.kind.startsWith("conv") || (d.in_channels === 1 && d.out_channels === 1)) { box.replaceChildren(); return; }
   const h = 22, rows = Math.max(d.in_channels, d.out_channels);
   const svg = el("svg:svg", { width: 320, height: rows * h + 28, class: "channels" });
   svg.append(el("svg:text", { x: 10, y: 14 }, "input channels"), el("svg:text", { x: 210, y: 14 }, "output channels"));
