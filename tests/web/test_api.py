@@ -410,3 +410,24 @@ def test_fuzz_explain_never_answers_5xx(client, body):
 def test_fuzz_solve_never_answers_5xx(client, body):
     response = client.post("/api/solve", json=body)
     assert response.status_code in (200, 422), (body, response.text)
+
+
+_values = st.one_of(st.integers(-2, 12), st.lists(st.integers(-1, 12), max_size=3), st.none(), st.booleans(),
+                    st.sampled_from(["same", "valid", "x"]))
+_layers = st.lists(st.fixed_dictionaries(
+    {"type": st.sampled_from(["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+                              "linear", "flatten", "relu", "batch_norm2d", "dropout", "bogus"])},
+    optional={"out_channels": _values, "kernel_size": _values, "stride": _values, "padding": _values,
+              "dilation": _values, "groups": _values, "output_size": _values, "out_features": _values,
+              "ceil_mode": _values}), max_size=5)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers=_layers, shape=st.lists(st.integers(-1, 40), max_size=4), layer=st.integers(-1, 5),
+       unit=st.lists(st.integers(-1, 30), max_size=3))
+def test_fuzz_network_never_answers_5xx(client, layers, shape, layer, unit):
+    response = client.post("/api/network", json={"layers": layers, "input_shape": shape})
+    assert response.status_code in (200, 422), (layers, shape, response.text)
+    response = client.post("/api/network/field", json={"layers": layers, "input_shape": shape, "layer": layer,
+                                                       "unit": unit})
+    assert response.status_code in (200, 422), (layers, shape, layer, unit, response.text)

@@ -49,8 +49,12 @@ def test_stride_and_padding_update_the_output_size(page, shot):
                                       padding=1).shape[2:]
     expect(size).to_have_text(f"output 1 × {h} × {w}")
     assert "stride=(2, 3)" in page.locator("#code-pytorch").inner_text()
-    assert "stride=%28?2" in page.url or "stride=2x3" in page.url, page.url  # the state is in the URL
+    assert "stride=2x3" in page.url and "padding=1" in page.url, page.url  # the state is in the URL
     shot(page, "stride-padding")
+    with page.expect_download() as download:
+        page.click("#gif")
+    with open(download.value.path(), "rb") as handle:
+        assert handle.read(6) == b"GIF89a"
 
 
 def test_invalid_choice_shows_the_message_next_to_the_control(page, shot):
