@@ -12,8 +12,6 @@ import time
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the explorer needs the web extra (fastapi, uvicorn)")
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+
+pytest.importorskip("fastapi", reason="the explorer needs the web extra (fastapi, uvicorn)")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -348,7 +350,7 @@ def test_network_forward_is_the_trained_model(client, digits_npz):
 def test_page_and_schema_are_served(client):
     page = client.get("/?op=conv2d&input_size=227x227&kernel_size=11&stride=4")
     assert page.status_code == 200 and "convwise explorer" in page.text
-    for name in ("explorer.js", "network.js", "style.css"):
+    for name in ("explorer.js", "draw.js", "network.js", "style.css"):
         assert client.get(f"/{name}").status_code == 200
     schema = client.get("/openapi.json").json()
     fields = schema["components"]["schemas"]["ExplainRequest"]["properties"]

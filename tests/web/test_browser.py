@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("fastapi", reason="the explorer needs the web extra (fastapi, uvicorn)")
+
 pytest.importorskip("playwright", reason="browser tests need the playwright Python package")
 from playwright.sync_api import expect  # noqa: E402
 
