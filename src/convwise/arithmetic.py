@@ -711,4 +711,24 @@ def solve_output_size(input_size, output_size, kernel_size, *, op: str = "conv",
                  for i, o, k, s, p, d, op_ in zip(size, wanted, kernel, strides, paddings, dilations, output_paddings))
 
 
-__all__ += ["Setting", "solve_output_size", "SOLVE_OPS"]
+
+def receptive_window(field: ReceptiveField, unit, *, fn: str = "receptive_window") -> tuple[tuple[int, int], ...]:
+    """Per dimension, the first and last input index that output ``unit`` of a layer sees.
+
+    ``field`` is that layer's :class:`ReceptiveField` (from :func:`receptive_field`): unit
+    ``j`` is centred on input coordinate ``start + j * jump`` and spans ``size`` cells.
+    Indices may fall outside the input (into the padding); clip them to show them.
+
+    >>> rf = receptive_field([{"kernel_size": 11, "stride": 4, "padding": 2}], ndim=1)[-1]
+    >>> receptive_window(rf, (5,))
+    ((18, 28),)
+    """
+    index = ntuple(list(unit) if isinstance(unit, tuple) else unit, len(field.size), fn=fn, name="unit", minimum=0)
+    window = []
+    for j, size, jump, start in zip(index, field.size, field.jump, field.start):
+        first = round(start + j * jump - (size - 1) / 2)
+        window.append((first, first + size - 1))
+    return tuple(window)
+
+
+__all__ += ["Setting", "solve_output_size", "SOLVE_OPS", "receptive_window"]

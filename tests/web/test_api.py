@@ -206,8 +206,10 @@ def test_big_but_valid_answers_sizes_without_a_drawing(client):
     data = explain(client, op="conv2d", input_size=[227, 227], kernel_size=11, stride=4, in_channels=3,
                    out_channels=96).json()
     assert data["output_size"] == [55, 55] and data["trace"] is None and data["values"] is None
-    assert "not drawn" in data["not_drawn"] and "64" in data["not_drawn"]
+    assert "not drawn" in data["not_drawn"] and "window taps" in data["not_drawn"]
     limit = operation.LIMITS["max_draw_grid"]
+    data = explain(client, op="conv2d", input_size=[limit + 6, 8], kernel_size=1, stride=8).json()
+    assert data["trace"] is None and f"limit of {limit} per side" in data["not_drawn"]
     data = explain(client, op="conv1d", input_size=limit, kernel_size=1).json()
     assert data["trace"] is not None  # at the limit it is drawn
     data = explain(client, op="conv1d", input_size=limit + 1, kernel_size=1).json()
@@ -315,6 +317,12 @@ def test_network_field_is_the_window_the_unit_reads(client):
     # AlexNet's first conv: k=11, s=4, p=2 -> unit j reads input 4j-2 .. 4j+8 (clipped at 0)
     data = client.post("/api/network/field", json={"model": "alexnet", "layer": 0, "unit": [0, 5]}).json()
     assert data["window"] == [[-2, 8], [18, 28]] and data["clipped"] == [[0, 8], [18, 28]]
+    # the defining property: unit j's window is exactly the input cells its taps read
+    geometry = arithmetic.conv_geometry(224, 11, 4, 2)
+    for j in (0, 5, 54):
+        taps = [geometry.window_start(0, j) + t for t in range(11)]
+        field = arithmetic.receptive_field([{"kernel_size": 11, "stride": 4, "padding": 2}], ndim=1)[-1]
+        assert arithmetic.receptive_window(field, (j,)) == ((taps[0], taps[-1]),)
     # through the first max pool (k=3, s=2): unit j of layer 2 reads conv units 2j..2j+2
     data = client.post("/api/network/field", json={"model": "alexnet", "layer": 2, "unit": [3, 3]}).json()
     assert data["window"] == [[4 * 6 - 2, 4 * 8 + 8]] * 2

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import arithmetic
 from .. import summary as _summary
 from ..models import MODELS
 
@@ -116,11 +117,9 @@ def describe(registry: Registry, name: str | None, layers, input_shape) -> dict:
 
 
 def field_window(summary: dict, layer: int, unit) -> dict:
-    """The input window that one unit of ``layer`` sees (per dimension ``[first, last]``, clipped).
+    """The input window that one unit of ``layer`` sees (per dimension ``[first, last]``, and clipped).
 
-    From the layer's receptive field (``rf_size``, ``rf_jump``, ``rf_start``; see
-    :func:`convwise.arithmetic.receptive_field`): unit ``j`` is centred on input
-    coordinate ``start + j * jump`` and covers ``size`` cells.
+    From the layer's receptive field in the summary, by :func:`convwise.arithmetic.receptive_window`.
     """
     rows = summary["layers"]
     if not isinstance(layer, int) or not 0 <= layer < len(rows):
@@ -133,14 +132,11 @@ def field_window(summary: dict, layer: int, unit) -> dict:
     if len(unit) != len(spatial) or not all(isinstance(u, int) and 0 <= u < n for u, n in zip(unit, spatial)):
         raise ValueError(f"network: unit={list(unit)} must index the layer's spatial output "
                          f"{'x'.join(map(str, spatial))}")
-    input_spatial = summary["input_shape"][1:]
-    window, clipped = [], []
-    for j, size, jump, start, n in zip(unit, row["rf_size"], row["rf_jump"], row["rf_start"], input_spatial):
-        first = round(start + j * jump - (size - 1) / 2)
-        last = first + size - 1
-        window.append([first, last])
-        clipped.append([max(first, 0), min(last, n - 1)])
-    return {"layer": layer, "unit": list(unit), "window": window, "clipped": clipped, "size": row["rf_size"]}
+    field = arithmetic.ReceptiveField(tuple(row["rf_size"]), tuple(row["rf_jump"]), tuple(row["rf_start"]))
+    window = arithmetic.receptive_window(field, tuple(unit), fn="network")
+    clipped = [[max(first, 0), min(last, n - 1)] for (first, last), n in zip(window, summary["input_shape"][1:])]
+    return {"layer": layer, "unit": list(unit), "window": [list(w) for w in window], "clipped": clipped,
+            "size": row["rf_size"]}
 
 
 def forward(entry: Entry, image) -> dict:

@@ -197,25 +197,23 @@ def _numbers(request: dict, kind: str, geometry) -> dict:
     return result
 
 
-def _too_large(request: dict, geometry, kind: str) -> str | None:
-    """Why the view is not drawn (None when it is)."""
-    if kind == "conv_transpose":
-        grid = [(i - 1) * s + 1 + 2 * d * (k - 1) + op for i, s, k, d, op in
-                zip(geometry.input_size, geometry.stride, geometry.kernel_size, geometry.dilation,
-                    geometry.output_padding)]
-    else:
-        grid = list(geometry.padded_size)
+def _too_large(request: dict, geometry) -> str | None:
+    """Why the view is not drawn (None when it may be: the trace's grid is checked once built)."""
     taps = math.prod(geometry.output_size) * math.prod(geometry.kernel_size)
     channels = max(request["in_channels"], request["out_channels"])
-    if max(grid) > LIMITS["max_draw_grid"]:
-        return (f"not drawn: the grid would be {'x'.join(map(str, grid))} cells, over the drawing limit of "
-                f"{LIMITS['max_draw_grid']} per side; the sizes above are exact")
     if taps > LIMITS["max_draw_taps"]:
         return (f"not drawn: {taps:,} window taps, over the drawing limit of {LIMITS['max_draw_taps']:,}; "
                 f"the sizes above are exact")
     if channels > LIMITS["max_draw_channels"]:
         return (f"not drawn: {channels} channels, over the drawing limit of {LIMITS['max_draw_channels']}; "
                 f"the sizes above are exact")
+    return None
+
+
+def _grid_too_large(traced) -> str | None:
+    if max(traced.grid_size) > LIMITS["max_draw_grid"]:
+        return (f"not drawn: the grid would be {'x'.join(map(str, traced.grid_size))} cells, over the drawing "
+                f"limit of {LIMITS['max_draw_grid']} per side; the sizes above are exact")
     return None
 
 
@@ -293,15 +291,18 @@ def explain(request: dict) -> dict:
                                "cells": [list(c) for c in arithmetic.uncovered_cells(geometry)]
                                if walk <= LIMITS["max_uncovered_walk"] else None}
     answer["ceil_mode"] = bool(getattr(geometry, "ceil_mode", False))
-    reason = _too_large(request, geometry, kind)
+    reason = _too_large(request, geometry)
+    traced = None
+    if reason is None:
+        traced = _trace(request, kind)
+        reason = _grid_too_large(traced)
     answer["not_drawn"] = reason
     answer["trace"] = answer["values"] = answer["grid"] = answer["channels"] = None
-    if reason is None:
+    if traced is not None and reason is None:
         # per output channel, the input channels it reads (its group's)
         answer["channels"] = [[co] for co in range(c_out)] if kind.endswith("pool") else \
             [[g * (c_in // groups) + j for j in range(c_in // groups)]
              for g in (co // (c_out // groups) for co in range(c_out))]
-        traced = _trace(request, kind)
         answer["trace"] = traced.to_dict()
         cells = list(traced.cells())
         answer["grid"] = {"kinds": [traced.cell_kind(cell) for cell in cells],
@@ -321,13 +322,17 @@ def gif(request: dict) -> bytes:
     _check_limits(request, op)
     request = _normalise(request)
     kind, geometry = _geometry(request)
-    reason = _too_large(request, geometry, kind)
+    reason = _too_large(request, geometry)
+    traced = None
+    if reason is None:
+        traced = _trace(request, kind)
+        reason = _grid_too_large(traced)
     if reason is None and math.prod(geometry.output_size) > LIMITS["max_gif_frames"]:
         reason = f"{math.prod(geometry.output_size)} frames, over the GIF limit of {LIMITS['max_gif_frames']}"
-    if reason is not None:
-        raise ValueError(f"{op}: no GIF: {reason.removeprefix('not drawn: ')}")
+    if reason is not None or traced is None:
+        raise ValueError(f"{op}: no GIF: {(reason or '').removeprefix('not drawn: ')}")
     with tempfile.TemporaryDirectory(prefix="convwise-gif-") as folder:
         path = os.path.join(folder, f"{op}.gif")
-        animate(_trace(request, kind), path, seed=request["seed"])
+        animate(traced, path, seed=request["seed"])
         with open(path, "rb") as handle:
             return handle.read()
