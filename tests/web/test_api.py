@@ -326,6 +326,7 @@ def test_network_field_is_the_window_the_unit_reads(client):
     # through the first max pool (k=3, s=2): unit j of layer 2 reads conv units 2j..2j+2
     data = client.post("/api/network/field", json={"model": "alexnet", "layer": 2, "unit": [3, 3]}).json()
     assert data["window"] == [[4 * 6 - 2, 4 * 8 + 8]] * 2
+    assert data["maps"] == {"1": [[6, 8], [6, 8]], "0": [[6, 8], [6, 8]]}  # the pool's window on the conv output
     for body, message in [({"model": "alexnet", "layer": 99, "unit": [0, 0]}, "layer=99"),
                           ({"model": "alexnet", "layer": 0, "unit": [55, 0]}, "unit=[55, 0]"),
                           ({"model": "lenet5", "layer": 7, "unit": [0]}, "no receptive field"),

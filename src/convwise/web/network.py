@@ -136,7 +136,28 @@ def field_window(summary: dict, layer: int, unit) -> dict:
     window = arithmetic.receptive_window(field, tuple(unit), fn="network")
     clipped = [[max(first, 0), min(last, n - 1)] for (first, last), n in zip(window, summary["input_shape"][1:])]
     return {"layer": layer, "unit": list(unit), "window": [list(w) for w in window], "clipped": clipped,
-            "size": row["rf_size"]}
+            "size": row["rf_size"], "maps": _intermediate_windows(rows, layer, tuple(unit))}
+
+
+def _intermediate_windows(rows: list[dict], layer: int, unit: tuple[int, ...]) -> dict:
+    """``{index: [[first, last], ...]}``: the unit's window on the output of every earlier layer, clipped."""
+    result = {}
+    chain: list[dict] = []
+    for index in range(layer, -1, -1):
+        if index < layer and rows[index]["rf_size"] is not None and len(rows[index]["output_shape"]) > 1:
+            ndim = len(unit)
+            if chain:
+                field = arithmetic.receptive_field(chain, ndim, fn="network")[-1]
+                window = arithmetic.receptive_window(field, unit, fn="network")
+            else:
+                window = tuple((u, u) for u in unit)
+            spatial = rows[index]["output_shape"][1:]
+            result[index] = [[max(a, 0), min(b, n - 1)] for (a, b), n in zip(window, spatial)]
+        row = rows[index]
+        if row["kernel_size"] is not None:  # this layer's window joins the chain (innermost first)
+            chain.insert(0, {"kernel_size": row["kernel_size"], "stride": row["stride"],
+                             "padding": row["padding"] or 0, "dilation": row["dilation"] or 1})
+    return result
 
 
 def forward(entry: Entry, image) -> dict:

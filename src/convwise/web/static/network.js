@@ -159,6 +159,10 @@
     if (!ok) { $("#rf-info").textContent = data.detail; return; }
     N.picked = data;
     document.querySelectorAll("#net-maps canvas").forEach((cv) => paint(cv, []));
+    for (const [index, [[a0, a1], [b0, b1]]] of Object.entries(data.maps)) {  // the window on earlier layers
+      const canvas = $(`#map-${index}`);
+      if (canvas) paint(canvas, [{ r0: a0, r1: a1, c0: b0, c1: b1, color: "#fdae6b", alpha: 0.8 }]);
+    }
     paint($(`#map-${layer}`), [{ r0: r, r1: r, c0: c, c1: c, color: "#f28e2b" }]);
     const [[r0, r1], [c0, c1]] = data.clipped;
     paint($("#map-input"), [{ r0, r1, c0, c1, color: "#f28e2b", alpha: 0.75 }]);
