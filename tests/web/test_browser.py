@@ -216,3 +216,19 @@ def test_a_json_model_file_from_the_page(page, tmp_path, shot):
     canvas.click(position={"x": box["width"] / 10, "y": box["height"] / 10})  # unit (0, 0)
     # unit 0 of the pool reads conv units 0..2, which read input 0..(2*2 + 2)
     expect(page.locator("#rf-info")).to_contain_text("rows 0–6, columns 0–6")
+
+
+def test_one_dimensional_ops_draw_one_row(page, shot):
+    page.goto(page.base + "?op=conv1d&input_size=9&kernel_size=3&stride=2&padding=1&dilation=2")
+    y = torch.nn.functional.conv1d(torch.zeros(1, 1, 9), torch.zeros(1, 1, 3), stride=2, padding=1, dilation=2)
+    expect(page.locator("#output-size")).to_have_text(f"output 1 × {y.shape[2]}")
+    assert page.locator('#drawing svg[data-grid="input"] g.cell').count() == 9 + 2
+    assert page.locator('#drawing svg[data-grid="output"] g.cell').count() == y.shape[2]
+    page.hover('#drawing svg[data-grid="output"] g[data-cell="0,1"]')
+    # output 1 starts at padded cell 2 and reads every second cell: 2, 4, 6; 3 and 5 are dilation gaps
+    assert cells(page, '#drawing svg[data-grid="input"] g.tap') == {(0, 2), (0, 4), (0, 6)}
+    assert cells(page, '#drawing svg[data-grid="input"] g.gap') == {(0, 3), (0, 5)}
+    page.mouse.move(0, 0)
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#step-label")).to_have_text(f"step 2 / {y.shape[2]}")
+    shot(page, "conv1d-dilation")

@@ -232,6 +232,7 @@ function renderText() {
   $("#shapes").replaceChildren(
     el("span", { class: "in-label" }, "input " + shapeText(d.input_shape.slice(1))), " → ",
     el("span", { class: "out-label", id: "output-size" }, "output " + shapeText(d.output_shape.slice(1))));
+  $("#shape-hint").textContent = d.ndim === 2 ? "(channels × height × width)" : "(channels × length)";
   $("#formula").replaceChildren(...d.formula.map((line, i) => el("div", { class: "formula-line" },
     (d.ndim === 2 ? ["H: ", "W: "][i] : "L: ") + line)));
   const rf = d.receptive_field;
@@ -406,6 +407,11 @@ function init() {
     if (b.dataset.view === "network") q.set("tab", "network"); else q.delete("tab");
     history.replaceState(null, "", "?" + q.toString());
   }));
+  document.addEventListener("keydown", (event) => {  // arrow keys step the window when no control has focus
+    if (event.target.closest && event.target.closest("input, select, textarea")) return;
+    if (event.key === "ArrowRight") setStep(S.step + 1);
+    else if (event.key === "ArrowLeft") setStep(S.step - 1);
+  });
   const tab = applyQuery(location.search);
   setTab(tab === "network" ? "network" : "operation");
   update();
