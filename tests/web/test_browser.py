@@ -107,7 +107,9 @@ def test_hover_an_output_cell_highlights_its_inputs_with_products(page, shot):
 def test_link_with_state_restores_the_view(page, shot):
     query = ("?op=conv_transpose2d&input_size=4x6&kernel_size=3&stride=2&padding=1&output_padding=1"
              "&in_channels=2&out_channels=4&groups=2&transposed_view=stamp")
-    page.goto(page.base + query)
+    with page.expect_response("**/api/explain") as response:
+        page.goto(page.base + query)
+    data = response.value.json()
     y = torch.nn.functional.conv_transpose2d(torch.zeros(1, 2, 4, 6), torch.zeros(2, 2, 3, 3), stride=2, padding=1,
                                              output_padding=1, groups=2)
     expect(page.locator("#output-size")).to_have_text("output %d × %d × %d" % tuple(y.shape[1:]))
@@ -121,6 +123,15 @@ def test_link_with_state_restores_the_view(page, shot):
     stamped = {(1 * 2 - 1 + a, 2 * 2 - 1 + b) for a in range(3) for b in range(3)}
     assert cells(page, '#drawing svg[data-grid="output"] g.feeds') == stamped
     shot(page, "transposed-stamp")
+    # stepping to the last input position: the running sums have become torch's output
+    page.mouse.move(0, 0)
+    page.locator("#step").fill(str(4 * 6 - 1))
+    expected = torch.nn.functional.conv_transpose2d(torch.tensor(data["values"]["input"])[None],
+                                                    torch.tensor(data["values"]["weight"]), stride=2, padding=1,
+                                                    output_padding=1, groups=2)[0, 0]
+    shown = page.eval_on_selector_all('#drawing svg[data-grid="output"] text',
+                                      "els => els.map(e => e.textContent.replace('−', '-'))")
+    assert [float(v) for v in shown] == expected.flatten().tolist()
     page.click('#tview-seg button[data-tview="zeros"]')
     expect(page.locator('#drawing svg[data-grid="input"] g.zero').first).to_be_visible()
     shot(page, "transposed-zeros")

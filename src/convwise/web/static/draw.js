@@ -252,9 +252,40 @@ function stampMarks(idx) {
     if (o) o.classList.add("feeds");
     terms.push(`y[${d.trace.steps[step].output.join(", ")}] += ${par(x)}·${par(at(v.weight[a][b], tap.weight))}`);
   });
+  const upto = d.ndim === 2 ? idx[0] * d.input_size[1] + idx[1] : idx[0];
+  const total = runningStamps(upto);
   $("#detail").replaceChildren(el("div", { class: "detail-title" },
-    `input x[${idx.join(", ")}] = ${fmt(x)} stamps the kernel (scaled by ${fmt(x)}) onto ${uses.length} output cells`),
-    ...terms.map((l) => el("div", { class: "product" }, l)));
+    `input x[${ci}, ${idx.join(", ")}] = ${fmt(x)} stamps the kernel (scaled by ${fmt(x)}) onto ${uses.length} output cells`),
+    ...terms.map((l) => el("div", { class: "product" }, l)),
+    el("div", { class: "hint" }, `The output shows the running sum after ${upto + 1} of ${total} input positions` +
+      (d.channels[co].length > 1 ? " (every input channel of the group stamps at each position)" : "") +
+      "; after the last one it is exactly what convwise computed."));
+}
+
+function runningStamps(upto) {
+  // the output after the input cells 0..upto (row-major) have stamped their kernels
+  const d = S.data, v = d.values, co = S.outCh, nd = d.ndim;
+  const total = stepCount();
+  const sums = new Map();
+  for (let n = 0; n <= upto && n < total; n++) {
+    const idx = inputIndexOfStamp(n);
+    for (const ci of d.channels[co]) {
+      const [a, b] = weightIndex(co, ci);
+      const x = at(v.input[ci], idx);
+      for (const { step, tap } of S.inverse.get(key(idx)) || []) {
+        const k = key(d.trace.steps[step].output);
+        sums.set(k, (sums.get(k) || 0) + x * at(v.weight[a][b], tap.weight));
+      }
+    }
+  }
+  $$('#drawing svg[data-grid="output"] g.cell').forEach((g) => {
+    const [r, c] = g.dataset.cell.split(",").map(Number);
+    const k = key(fromRc(r, c, nd));
+    const text = g.querySelector("text");
+    if (text) text.textContent = sums.has(k) ? fmt(sums.get(k)) : "";
+    g.classList.toggle("done", sums.has(k));
+  });
+  return total;
 }
 
 function renderBackward(focus) {
