@@ -150,6 +150,10 @@ def transpose_window(node: Node, input_size, kernel) -> TransposeWindow:
         pads = []
         for f, o in zip(full, shape):
             total = f - o
+            if total < 0:  # as ONNX Runtime: no output beyond the full result and output_padding
+                raise ValueError(f"{node.where}: output_shape={list(shape)} exceeds the full transposed "
+                                 f"convolution {tuple(full)} (input {tuple(input_size)}, kernel {tuple(kernel)}, "
+                                 f"strides {strides}, output_padding {extra})")
             small, large = total // 2, total - total // 2
             pads.append((small, large) if auto == "SAME_UPPER" else (large, small))
         pads = tuple(pads)

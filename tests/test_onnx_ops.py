@@ -1,0 +1,206 @@
+"""Each op's attribute corner cases against ONNX Runtime (float32 relative error <= 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import rel_error
+
+pytest.importorskip("onnxruntime")
+from onnx_build import one_node, ort_run  # noqa: E402
+
+import convwise.onnx as cwo  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+def check(model, x, tolerance=1e-4):
+    ours = cwo.load(model)(x)
+    reference = ort_run(model, x)
+    assert ours.shape == reference.shape
+    assert ours.dtype == reference.dtype
+    assert rel_error(ours, reference) <= tolerance
+    return ours
+
+
+def rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+POOL_CASES = [
+    dict(kernel_shape=[3, 3]),
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 2, 0]),                      # asymmetric
+    dict(kernel_shape=[2, 3], strides=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1),
+    dict(kernel_shape=[3, 2], strides=[3, 2], pads=[0, 0, 2, 1], ceil_mode=1),          # overhang past pads
+    dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+    dict(kernel_shape=[4, 4], strides=[3, 3], auto_pad="SAME_LOWER"),
+    dict(kernel_shape=[2, 2], auto_pad="VALID", strides=[1, 2]),
+    dict(kernel_shape=[3, 3], pads=[2, 0, 0, 2]),
+]
+
+
+@pytest.mark.parametrize("attrs", POOL_CASES)
+def test_max_pool(attrs):
+    check(one_node("MaxPool", (2, 3, 10, 11), attrs), rand(2, 3, 10, 11))
+
+
+def test_max_pool_dilation_1d_3d():
+    check(one_node("MaxPool", (1, 2, 13), dict(kernel_shape=[3], dilations=[2], pads=[2, 1])), rand(1, 2, 13))
+    check(one_node("MaxPool", (1, 2, 5, 6, 7), dict(kernel_shape=[2, 2, 3], strides=[2, 1, 2], ceil_mode=1)),
+          rand(1, 2, 5, 6, 7))
+
+
+@pytest.mark.parametrize("attrs", POOL_CASES)
+@pytest.mark.parametrize("include", [0, 1])
+def test_average_pool(attrs, include):
+    check(one_node("AveragePool", (2, 3, 10, 11), {**attrs, "count_include_pad": include}), rand(2, 3, 10, 11))
+
+
+def test_average_pool_default_excludes_padding():
+    x = np.ones((1, 1, 3, 3), dtype=np.float32)
+    y = check(one_node("AveragePool", x.shape, dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])), x)
+    assert np.all(y == 1)           # count_include_pad=0: the corners average 4 ones, not 4/9
+
+
+def test_average_pool_1d_3d_and_dilation():
+    check(one_node("AveragePool", (2, 2, 12), dict(kernel_shape=[3], strides=[2], pads=[1, 2])), rand(2, 2, 12))
+    check(one_node("AveragePool", (1, 2, 6, 5, 7), dict(kernel_shape=[3, 2, 2], pads=[1, 0, 1, 1, 1, 0],
+                                                         count_include_pad=1)), rand(1, 2, 6, 5, 7))
+    check(one_node("AveragePool", (1, 2, 9, 9), dict(kernel_shape=[3, 3], dilations=[2, 2], pads=[1, 1, 1, 1]),
+                   opset=19), rand(1, 2, 9, 9))
+
+
+@pytest.mark.parametrize("attrs", [dict(kernel_shape=[3, 3]), dict(kernel_shape=[2, 3], strides=[2, 1], p=3,
+                                                                      pads=[1, 0, 0, 2]),
+                                   dict(kernel_shape=[2, 2], p=1, auto_pad="SAME_UPPER", strides=[2, 2])])
+def test_lp_pool(attrs):
+    check(one_node("LpPool", (2, 3, 8, 9), attrs), rand(2, 3, 8, 9))
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
+def test_global_pools(op):
+    check(one_node(op, (2, 3, 5, 7), {}), rand(2, 3, 5, 7))
+
+
+CONV_CASES = [
+    dict(),
+    dict(strides=[2, 1], pads=[0, 1, 2, 0], dilations=[1, 2]),
+    dict(auto_pad="SAME_UPPER", strides=[2, 2]),
+    dict(auto_pad="SAME_LOWER", strides=[2, 3]),
+    dict(auto_pad="VALID", strides=[3, 2]),
+]
+
+
+@pytest.mark.parametrize("attrs", CONV_CASES)
+@pytest.mark.parametrize("group", [1, 2])
+def test_conv(attrs, group):
+    w, b = rand(6, 4 // group, 3, 4), rand(6)
+    check(one_node("Conv", (2, 4, 11, 10), {**attrs, "group": group}, weights=[w, b]), rand(2, 4, 11, 10))
+
+
+def test_conv_1d_3d_depthwise_no_bias():
+    check(one_node("Conv", (2, 3, 15), dict(pads=[2, 0], strides=[2]), weights=[rand(5, 3, 4)]), rand(2, 3, 15))
+    check(one_node("Conv", (1, 4, 6, 7, 5), dict(group=4, auto_pad="SAME_UPPER"), weights=[rand(4, 1, 2, 3, 3)]),
+          rand(1, 4, 6, 7, 5))
+
+
+TRANSPOSE_CASES = [
+    dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
+    dict(strides=[2, 3], pads=[0, 2, 1, 0]),
+    dict(strides=[2, 2], output_shape=[13, 12]),
+    dict(strides=[2, 1], auto_pad="SAME_UPPER"),
+    dict(strides=[3, 2], auto_pad="SAME_LOWER", dilations=[1, 2]),
+    dict(strides=[2, 2], pads=[1, 0, 0, 1], output_padding=[1, 0], dilations=[2, 1]),
+]
+
+
+@pytest.mark.parametrize("attrs", TRANSPOSE_CASES)
+@pytest.mark.parametrize("group", [1, 2])
+def test_conv_transpose(attrs, group):
+    w, b = rand(4, 6 // group, 3, 4), rand(6)
+    check(one_node("ConvTranspose", (2, 4, 6, 5), {**attrs, "group": group}, weights=[w, b]), rand(2, 4, 6, 5))
+
+
+def test_batch_norm_and_activations():
+    c = 3
+    weights = [RNG.uniform(0.5, 2, c), RNG.standard_normal(c), RNG.standard_normal(c), RNG.uniform(0.2, 3, c)]
+    check(one_node("BatchNormalization", (2, c, 4, 5), dict(epsilon=1e-3),
+                   weights=[w.astype(np.float32) for w in weights]), rand(2, c, 4, 5))
+    x = rand(2, 3, 4, 5) * 5
+    for op, attrs in [("Relu", {}), ("Sigmoid", {}), ("Tanh", {}), ("LeakyRelu", {"alpha": 0.2}),
+                      ("HardSigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}), ("HardSwish", {}),
+                      ("Softmax", {}), ("Softmax", {"axis": 1}), ("Identity", {}), ("Dropout", {})]:
+        check(one_node(op, x.shape, attrs), x)
+    check(one_node("Softmax", x.shape, {"axis": 1}, opset=11), x)     # coerced to 2-D before opset 13
+    check(one_node("Clip", x.shape, {}, weights=[np.float32(0), np.float32(6)]), x)
+    check(one_node("Clip", x.shape, {}, weights=[None, np.float32(1)]), x)
+    check(one_node("Clip", x.shape, {"min": -1.0, "max": 2.0}, opset=10), x)
+
+
+def test_binary_gemm_matmul_and_layout_ops():
+    x = rand(2, 3, 4, 5)
+    for op in ("Add", "Sub", "Mul", "Div"):
+        check(one_node(op, x.shape, {}, weights=[rand(3, 1, 1) + 3]), x)
+    flat = rand(4, 6)
+    check(one_node("Gemm", flat.shape, dict(transB=1, alpha=0.5, beta=2.0), weights=[rand(5, 6), rand(5)]), flat)
+    check(one_node("Gemm", flat.shape, dict(transA=1), weights=[rand(4, 3)]), flat)
+    check(one_node("MatMul", x.shape, {}, weights=[rand(5, 2)]), x)
+    check(one_node("Flatten", x.shape, dict(axis=2)), x)
+    check(one_node("Reshape", x.shape, {}, weights=[np.array([0, -1, 5], dtype=np.int64)]), x)
+    check(one_node("Transpose", x.shape, dict(perm=[0, 2, 3, 1])), x)
+    check(one_node("Concat", x.shape, dict(axis=1), weights=[rand(2, 2, 4, 5)]), x)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_pad(mode):
+    x = rand(1, 2, 5, 6)
+    pads = np.array([0, 0, 2, -1, 0, 1, 1, 3], dtype=np.int64)
+    weights = [pads, np.float32(1.5)] if mode == "constant" else [pads]
+    check(one_node("Pad", x.shape, dict(mode=mode), weights=weights), x)
+    check(one_node("Pad", x.shape, dict(mode=mode, pads=[0, 0, 1, 2, 0, 0, 2, 1]), opset=10), x)
+
+
+RESIZE_CASES = [
+    dict(coordinate_transformation_mode="asymmetric", nearest_mode="floor"),     # torch's nn.Upsample
+    dict(),                                                                        # half_pixel, round_prefer_floor
+    dict(coordinate_transformation_mode="align_corners", nearest_mode="round_prefer_ceil"),
+    dict(coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="ceil"),
+    dict(coordinate_transformation_mode="tf_half_pixel_for_nn"),
+]
+
+
+@pytest.mark.parametrize("attrs", RESIZE_CASES)
+@pytest.mark.parametrize("scales", [[1, 1, 2, 3], [1, 1, 0.5, 1.5], None])
+def test_resize_nearest(attrs, scales):
+    x = rand(1, 2, 6, 7)
+    if scales is None:
+        weights = [None, None, np.array([1, 2, 9, 5], dtype=np.int64)]
+    else:
+        weights = [None, np.array(scales, dtype=np.float32)]
+    check(one_node("Resize", x.shape, {**attrs, "mode": "nearest"}, weights=weights, opset=13), x)
+
+
+def test_upsample_and_resize_opset10():
+    x = rand(1, 2, 3, 4)
+    check(one_node("Upsample", x.shape, dict(mode="nearest"), weights=[np.array([1, 1, 2, 2], np.float32)],
+                   opset=9), x)
+    check(one_node("Resize", x.shape, dict(mode="nearest"), weights=[np.array([1, 1, 2, 3], np.float32)],
+                   opset=10), x)
+
+
+def test_conv_transpose_output_shape_too_large_is_refused():
+    model = one_node("ConvTranspose", (1, 4, 6, 5), dict(strides=[2, 2], output_shape=[16, 16]),
+                     weights=[rand(4, 2, 3, 4)])
+    with pytest.raises(ValueError, match="ConvTranspose node .*output_shape"):
+        cwo.load(model)(rand(1, 4, 6, 5))
+
+
+def test_float64_graph_against_torch():
+    torch = pytest.importorskip("torch")
+    x, w = RNG.standard_normal((1, 2, 6, 6)), RNG.standard_normal((3, 2, 3, 3))
+    model = one_node("Conv", x.shape, dict(pads=[1, 0, 0, 1]), weights=[w], dtype=np.float64)
+    ours = cwo.load(model)(x)
+    reference = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.from_numpy(x), (0, 1, 1, 0)),
+                                           torch.from_numpy(w)).numpy()
+    assert ours.dtype == np.float64 and rel_error(ours, reference) <= 1e-12
