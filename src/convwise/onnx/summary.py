@@ -10,8 +10,9 @@ uses); counts from :mod:`convwise.arithmetic` (``conv_params``, ``conv_macs``,
 reads as data is counted once, at its first reader: weights, biases, BatchNorm scale and
 shift, a constant added or multiplied. BatchNorm's running mean and variance are
 *buffers* (counted apart, as torch does); constants read as configuration (Clip bounds,
-Pad amounts, Resize scales, Reshape shapes) are neither. So ``total_params +
-total_buffers`` is every float constant the graph holds, and a torch model's
+Pad amounts, Resize scales, Reshape shapes) are neither (nor is anything computed from them
+only). So ``total_params + total_buffers`` counts every float constant that reaches a node
+as data, and a torch model's
 ``total_params`` equals ``sum(p.numel() for p in model.parameters())``.
 
 **MACs.** Conv: one per kernel tap per output; ConvTranspose counted on its *input* (each
@@ -266,6 +267,13 @@ def _infer_shapes(model, shape: tuple[int, ...], fn: str) -> dict[str, tuple[int
             shapes[value.name] = tuple(int(d.dim_value) for d in tensor.shape.dim)
     for name, array in model.graph.constants.items():
         shapes[name] = tuple(array.shape)
+    missing = [name for node in model.graph.nodes for name in node.outputs if name and name not in shapes]
+    if missing:  # ONNX's inference stops at e.g. a Resize whose scales are computed: run the graph on zeros
+        import numpy as np
+
+
+        values = model.run({model.input_names[0]: np.zeros(shape)}, outputs=missing)
+        shapes.update({name: tuple(value.shape) for name, value in values.items()})
     return shapes
 
 
@@ -369,7 +377,8 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     shape = _input_shape(onnx_model, input_shape, batch, fn)
     shapes = _infer_shapes(onnx_model, shape, fn)
     graph = onnx_model.graph
-    constants = dict(graph.constants)
+    constants = dict(graph.constants)                       # base constants: initializers, Constant nodes
+    origins = {name: {name} for name in constants}          # constant tensor -> the base constants it comes from
     producer = {name: "input" for name in onnx_model.input_names}
     fields: dict[str, object] = {onnx_model.input_names[0]: tuple((1, 0, 0) for _ in shape[2:])}
     counted: set[str] = set()
@@ -379,12 +388,14 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
             value = node.attr("value")
             if value is not None:
                 constants[node.outputs[0]] = value
-        elif node.op in ("Identity", "Cast") and node.inputs[0] in constants:
-            constants[node.outputs[0]] = constants[node.inputs[0]]
+            origins.update({name: {name} for name in node.outputs if name})
+        elif node.inputs and all(name in origins for name in node.inputs if name):  # constant folding
+            merged = set().union(*(origins[name] for name in node.inputs if name))
+            origins.update({name: merged for name in node.outputs if name})
         for name in node.outputs:
             if name and name not in shapes:
                 raise ValueError(f"{fn}: cannot infer the shape of {name!r}, output of {node.where}")
-        row = _row(node, index, shapes, constants, counted, n=shape[0], fn=fn)
+        row = _row(node, index, shapes, constants, origins, counted, n=shape[0], fn=fn)
         if node.op == "Pad" and fields.get(node.inputs[0], "const") != "const":
             field_, note = _pad_field(node, fields[node.inputs[0]], shapes, onnx_model)
         elif "window" in row:
@@ -403,7 +414,7 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
         out = shapes[node.outputs[0]]
         row.update(index=index, name=node.name, type=node.op, output_shape=out,
                    inputs=tuple(producer.get(name, "const") for name in node.inputs
-                                if name and name not in constants),
+                                if name and name not in origins),
                    activation_bytes=sum(math.prod(shapes[o]) for o in node.outputs if o) * dtype_bytes,
                    note=row.get("note") or note)
         rows.append(NodeSummary(**row))
@@ -419,23 +430,27 @@ def _window_field(node, fields, row):
     return _through(x, window.kernel_size, window.stride, window.padding, window.dilation), ""
 
 
-def _row(node, index, shapes, constants, counted, *, n: int, fn: str) -> dict:
+def _row(node, index, shapes, constants, origins, counted, *, n: int, fn: str) -> dict:
     """Geometry, params and MACs of one node."""
     row: dict = {}
     config = _CONFIG_INPUTS.get(node.op, set())
     buffers = _BUFFER_INPUTS.get(node.op, set())
     params = buffer_count = 0
+    folding = node.op == "Constant" or (node.inputs and all(name in origins for name in node.inputs if name))
     for position, name in enumerate(node.inputs):
-        value = constants.get(name)
-        if value is None or name in counted or position in config or value.dtype.kind != "f":
+        if folding or position in config or name not in origins:
             continue
-        counted.add(name)
-        if position in buffers:
-            buffer_count += value.size
-        else:
-            params += value.size
+        for base in sorted(origins[name]):
+            value = constants.get(base)
+            if value is None or base in counted or value.dtype.kind != "f":
+                continue
+            counted.add(base)
+            if position in buffers:
+                buffer_count += value.size
+            else:
+                params += value.size
     row.update(params=params, buffers=buffer_count)
-    x_shape = shapes.get(node.inputs[0], ())
+    x_shape = shapes.get(node.inputs[0], ()) if node.inputs else ()
     where = f"{fn}: {node.where}"
     if node.op in ("Conv", "ConvTranspose"):
         w_shape = shapes[node.inputs[1]]
