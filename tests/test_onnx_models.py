@@ -12,7 +12,13 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
-from onnx_nets import MobileNetV2Like, ResNetLike, UNetLike, export, randomise_batch_norms  # noqa: E402
+from onnx_nets import (  # noqa: E402
+    MobileNetV2Like,
+    ResNetLike,
+    UNetLike,
+    export,
+    randomise_batch_norms,
+)
 
 import convwise.onnx as cwo  # noqa: E402
 from convwise import arithmetic  # noqa: E402
@@ -114,7 +120,7 @@ def test_receptive_field_matches_gradient_probe(unit):
     shape = (1, 2, 17, 16)
     row = cwo.summary(export(net.float(), shape)).layers[-1]
     lo, hi = probe(net.double(), shape, net, unit)
-    expected_lo = [max(u * j + l, 0) for u, j, l in zip(unit, row.rf_jump, row.rf_lo)]
+    expected_lo = [max(u * j + low, 0) for u, j, low in zip(unit, row.rf_jump, row.rf_lo)]
     expected_hi = [min(u * j + h, s - 1) for u, j, h, s in zip(unit, row.rf_jump, row.rf_hi, shape[2:])]
     assert list(lo) == expected_lo and list(hi) == expected_hi
 

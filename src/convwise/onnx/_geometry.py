@@ -147,7 +147,7 @@ def transpose_window(node: Node, input_size, kernel) -> TransposeWindow:
                                  f"{ndim} positive spatial sizes")
         else:
             shape = tuple(i * s for i, s in zip(input_size, strides))
-        pads = []
+        pairs = []
         for f, o in zip(full, shape):
             total = f - o
             if total < 0:  # as ONNX Runtime: no output beyond the full result and output_padding
@@ -155,8 +155,8 @@ def transpose_window(node: Node, input_size, kernel) -> TransposeWindow:
                                  f"convolution {tuple(full)} (input {tuple(input_size)}, kernel {tuple(kernel)}, "
                                  f"strides {strides}, output_padding {extra})")
             small, large = total // 2, total - total // 2
-            pads.append((small, large) if auto == "SAME_UPPER" else (large, small))
-        pads = tuple(pads)
+            pairs.append((small, large) if auto == "SAME_UPPER" else (large, small))
+        pads = tuple(pairs)
     elif auto == "VALID":
         pads = ((0, 0),) * ndim
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._graph import Graph, Node, load_proto, read_graph
@@ -118,7 +120,7 @@ class OnnxModel:
             raise ValueError(f"OnnxModel.run: feeds must name exactly the inputs {self.input_names}; "
                              f"missing {missing}, unknown {unknown}")
         wanted = list(self.output_names if outputs is None else outputs)
-        values: dict[str, np.ndarray | None] = dict(self.graph.constants)
+        values: dict[str, Any] = dict(self.graph.constants)
         values[""] = None
         for name, shape in self.graph.inputs:
             values[name] = self._feed(name, shape, feeds[name])

@@ -156,8 +156,12 @@ class GraphSummary:
                  _human(layer.activation_bytes)] for layer in self.layers]
 
     def table(self, tablefmt: str = "simple") -> str:
-        """A text table (any ``tabulate`` format) with the totals under it."""
+        """A text table (any ``tabulate`` format) with the totals under it; ``'json'``/``'csv'`` as :meth:`render`."""
         from tabulate import tabulate
+
+        if tablefmt in ("json", "csv"):
+            return self.render(tablefmt)
+        tablefmt = "simple" if tablefmt == "text" else tablefmt
 
         body = tabulate(self.rows(), headers=self.HEADERS, tablefmt=tablefmt, disable_numparse=True)
         return (f"{body}\ninput {_show(self.input_shape, 'x')} ({self.name})\n"
@@ -184,7 +188,7 @@ class GraphSummary:
             return json.dumps(self.to_dict(), indent=1)
         if fmt == "csv":
             return self.to_csv()
-        return self.table("simple" if fmt == "text" else fmt)
+        return self.table(fmt)
 
     def __str__(self) -> str:
         return self.table()
@@ -450,8 +454,9 @@ def _row(node, index, shapes, constants, origins, counted, *, n: int, fn: str) -
             else:
                 params += value.size
     row.update(params=params, buffers=buffer_count)
-    x_shape = shapes.get(node.inputs[0], ()) if node.inputs else ()
+    x_shape: tuple[int, ...] = shapes.get(node.inputs[0], ()) if node.inputs else ()
     where = f"{fn}: {node.where}"
+    window: arithmetic.ConvGeometry | TransposeWindow
     if node.op in ("Conv", "ConvTranspose"):
         w_shape = shapes[node.inputs[1]]
         kernel = tuple(w_shape[2:])
@@ -497,15 +502,16 @@ def geometries(model, input_shape=None, *, batch: int | None = None) -> list[Nod
     shapes = _infer_shapes(onnx_model, shape, "geometries")
     items = []
     for node, row in zip(onnx_model.graph.nodes, result.layers):
-        x_shape = shapes.get(node.inputs[0], ())
+        if node.op not in ("Conv", "ConvTranspose", *_POOLS):
+            continue
+        x_shape = shapes[node.inputs[0]]
+        geometry: arithmetic.ConvGeometry | TransposeWindow
         if node.op == "Conv":
             geometry = conv_window(node, x_shape[2:], shapes[node.inputs[1]][2:])
         elif node.op == "ConvTranspose":
             geometry = transpose_window(node, x_shape[2:], shapes[node.inputs[1]][2:])
         elif node.op in _POOLS:
             geometry = pool_window(node, x_shape[2:], tuple(int(k) for k in node.attr("kernel_shape")))[0]
-        else:
-            continue
         items.append(NodeGeometry(node.name, node.op, geometry, row.rf_jump, row.rf_lo, row.rf_hi))
     return items
 

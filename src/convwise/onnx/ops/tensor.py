@@ -96,7 +96,7 @@ def _pad(node: Node, inputs, opset: int):
         raise ValueError(f"{node.where}: reflect padding {pads} must be smaller than the padded dimension")
     if any((lo or hi) and s == 0 for s, (lo, hi) in zip(x.shape, width)):
         raise ValueError(f"{node.where}: cannot {mode}-pad an empty dimension")
-    return [np.pad(x, width, mode=_PAD_MODES[mode])]
+    return [np.pad(x, width, mode=_PAD_MODES[mode])]  # type: ignore[call-overload]
 
 
 def _check_pad(node: Node, opset: int) -> None:
