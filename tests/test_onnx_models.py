@@ -3,6 +3,8 @@ summary totals equal the parameter counts, receptive fields match a gradient pro
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import rel_error
@@ -140,3 +142,22 @@ def test_geometries_for_tilers():
     assert items[0].op == "Conv" and items[0].geometry.stride == (2, 2)
     assert items[0].geometry.padding == ((3, 3), (3, 3)) and items[0].rf_lo == (-3, -3)
     assert items[0].rf_hi == (3, 3) and items[0].rf_jump == (2, 2)
+
+
+@pytest.mark.slow
+def test_dynamo_exporter_graph():
+    """torch 2.x's default exporter (torch.export + onnxscript) emits ReduceMean for global pooling."""
+    pytest.importorskip("onnxscript")
+    net, shape = make("resnet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = torch.onnx.export(net, (torch.zeros(shape),), dynamo=True, verbose=False).model_proto
+    model = cwo.load(data)
+    assert "ReduceMean" in {node.op for node in model.graph.nodes}
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    session = ort.InferenceSession(data.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert rel_error(model(x), session.run(None, {model.input_names[0]: x})[0]) <= 1e-4
+    reduce_row = next(row for row in cwo.summary(data).layers if row.type == "ReduceMean")
+    pool_row = next(row for row in cwo.summary(export(net, shape)).layers if row.type == "GlobalAveragePool")
+    assert (reduce_row.rf_size, reduce_row.rf_jump, reduce_row.rf_start) == \
+        (pool_row.rf_size, pool_row.rf_jump, pool_row.rf_start)

@@ -204,3 +204,12 @@ def test_float64_graph_against_torch():
     reference = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.from_numpy(x), (0, 1, 1, 0)),
                                            torch.from_numpy(w)).numpy()
     assert ours.dtype == np.float64 and rel_error(ours, reference) <= 1e-12
+
+
+@pytest.mark.parametrize("op", ["ReduceMean", "ReduceMax", "ReduceSum"])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reductions(op, keepdims):
+    x = rand(2, 3, 4, 5)
+    check(one_node(op, x.shape, {"keepdims": keepdims}, weights=[np.array([2, -1], dtype=np.int64)], opset=18), x)
+    check(one_node(op, x.shape, {"keepdims": keepdims, "axes": [1]}, opset=13 if op != "ReduceSum" else 11), x)
+    check(one_node(op, x.shape, {"keepdims": keepdims}), x)

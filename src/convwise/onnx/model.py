@@ -35,7 +35,7 @@ def load(path, *, fn: str = "onnx.load") -> OnnxModel:
     --------
     >>> import numpy as np, onnx
     >>> from onnx import helper, TensorProto
-    >>> node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[0, 0, 1, 1])
+    >>> node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1])
     >>> graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 3, 3])],
     ...                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     >>> model = load(helper.make_model(graph))

@@ -50,7 +50,8 @@ _POINTWISE = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish"
 _BINARY = {"Add", "Sub", "Mul", "Div"}
 _POOLS = {"MaxPool", "AveragePool", "LpPool"}
 _GLOBAL = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
-_CONFIG_INPUTS = {"Clip": {1, 2}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3}, "Upsample": {1}, "Reshape": {1},
+_REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum"}
+_CONFIG_INPUTS = {"ReduceMean": {1}, "ReduceMax": {1}, "ReduceSum": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3}, "Upsample": {1}, "Reshape": {1},
                   "Unsqueeze": {1}, "Squeeze": {1}, "Gather": {1}, "Dropout": {1, 2}}
 _BUFFER_INPUTS = {"BatchNormalization": {3, 4}}
 _UNDEFINED_NOTES = {"ConvTranspose": "transposed", "Resize": "resized", "Upsample": "resized",
@@ -334,7 +335,13 @@ def _field_of(node, fields, shapes, model):
     if op == "Concat":
         axis = int(node.attr("axis", 0)) % max(rank, 1)
         return (_union(ins), "") if axis < 2 else (None, "concatenated along space")
-    if op in _GLOBAL:
+    if op in _REDUCE:  # over all the spatial axes, keeping them: a global pool
+        from .ops.reduce import reduced_axes
+
+        axes = reduced_axes(node, [model.graph.constants.get(name) for name in node.inputs], model.graph.opset, rank)
+        if axes != tuple(range(2, rank)) or not node.attr("keepdims", 1):
+            return None, "reduced"
+    if op in _GLOBAL or op in _REDUCE:
         spatial = shapes[node.inputs[0]][2:]
         return _through(x, spatial, (1,) * len(spatial), ((0, 0),) * len(spatial), (1,) * len(spatial)), ""
     return None, _UNDEFINED_NOTES.get(op, "")

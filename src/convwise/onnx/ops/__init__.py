@@ -24,10 +24,10 @@ class Op:
 
 
 def _collect() -> dict[str, Op]:
-    from . import activation, arith, conv, pool, resize, tensor
+    from . import activation, arith, conv, pool, reduce, resize, tensor
 
     table: dict[str, Op] = {}
-    for module in (activation, arith, conv, pool, resize, tensor):
+    for module in (activation, arith, conv, pool, reduce, resize, tensor):
         table.update(module.OPS)
     return table
 
