@@ -213,3 +213,23 @@ def test_reductions(op, keepdims):
     check(one_node(op, x.shape, {"keepdims": keepdims}, weights=[np.array([2, -1], dtype=np.int64)], opset=18), x)
     check(one_node(op, x.shape, {"keepdims": keepdims, "axes": [1]}, opset=13 if op != "ReduceSum" else 11), x)
     check(one_node(op, x.shape, {"keepdims": keepdims}), x)
+
+
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER"])
+def test_dilated_same_padding_follows_the_standard(auto):
+    """ONNX Runtime refuses (Conv) or ignores the dilation (pools) here; onnx's reference evaluator
+    and shape inference follow the standard: output = ceil(input / stride)."""
+    from onnx import shape_inference
+    from onnx.reference import ReferenceEvaluator
+
+    x = rand(1, 2, 9, 10)
+    cases = [one_node("Conv", x.shape, {"auto_pad": auto, "strides": [2, 3], "dilations": [2, 1]},
+                      weights=[rand(3, 2, 3, 4)])]
+    if auto == "SAME_UPPER":  # the reference evaluator mis-sizes dilated SAME_LOWER pools
+        cases.append(one_node("MaxPool", x.shape, {"auto_pad": auto, "kernel_shape": [3, 2], "strides": [2, 3],
+                                                   "dilations": [2, 1]}))
+    for model in cases:
+        ours = cwo.load(model)(x)
+        inferred = shape_inference.infer_shapes(model).graph.output[0].type.tensor_type.shape
+        assert ours.shape == tuple(d.dim_value for d in inferred.dim) == (1, ours.shape[1], 5, 4)
+        assert rel_error(ours, ReferenceEvaluator(model).run(None, {"x": x})[0]) <= 1e-5

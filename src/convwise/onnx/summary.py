@@ -349,7 +349,9 @@ def _field_of(node, fields, shapes, model):
 
 def _pad_field(node, x, shapes, model):
     """The field after a Pad node (constant mode only: a shift by the low padding)."""
-    if node.attr("mode", "constant") != "constant" or x is None:
+    if x is None:
+        return None, ""
+    if node.attr("mode", "constant") != "constant":
         return None, "non-constant padding"
     pads = node.attr("pads") if model.graph.opset < 11 else model.graph.constants.get(node.inputs[1])
     axes = model.graph.constants.get(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
