@@ -112,15 +112,32 @@ class TwoBranch(torch.nn.Module):
         return self.head(torch.cat([torch.relu(self.a(x) + self.b(x)), self.skip(x)], 1))
 
 
+class PaddedChain(torch.nn.Module):
+    """Asymmetric constant padding (a Pad node), a strided dilated conv, a ceil-mode pool."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, (3, 2), stride=(2, 1), dilation=(1, 2))
+        self.pool = torch.nn.AvgPool2d(3, 2, padding=1, ceil_mode=True)
+
+    def forward(self, x):
+        return self.pool(self.conv(torch.nn.functional.pad(x, (3, 0, 1, 2))))
+
+
 @pytest.mark.parametrize("unit", [(0, 0), (3, 5), (6, 2)])
-def test_receptive_field_matches_gradient_probe(unit):
+@pytest.mark.parametrize("cls", [TwoBranch, PaddedChain])
+def test_receptive_field_matches_gradient_probe(cls, unit):
     torch.manual_seed(0)
-    net = TwoBranch().double()
+    net = cls().double()
     with torch.no_grad():
         for p in net.parameters():
             p.abs_()      # positive weights and inputs: every dependency shows in the gradient
     shape = (1, 2, 17, 16)
-    row = cwo.summary(export(net.float(), shape)).layers[-1]
+    summary = cwo.summary(export(net.float(), shape))
+    if cls is PaddedChain:
+        assert "Pad" in {row.type for row in summary.layers}
+    row = summary.layers[-1]
+    unit = tuple(min(u, s - 1) for u, s in zip(unit, row.output_shape[2:]))
     lo, hi = probe(net.double(), shape, net, unit)
     expected_lo = [max(u * j + low, 0) for u, j, low in zip(unit, row.rf_jump, row.rf_lo)]
     expected_hi = [min(u * j + h, s - 1) for u, j, h, s in zip(unit, row.rf_jump, row.rf_hi, shape[2:])]
@@ -161,3 +178,17 @@ def test_dynamo_exporter_graph():
     pool_row = next(row for row in cwo.summary(export(net, shape)).layers if row.type == "GlobalAveragePool")
     assert (reduce_row.rf_size, reduce_row.rf_jump, reduce_row.rf_start) == \
         (pool_row.rf_size, pool_row.rf_jump, pool_row.rf_start)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_padded_chain_equals_onnxruntime(fold):
+    """torch's F.pad exports as ConstantOfShape/Slice/Transpose/Cast feeding Pad (Shape too, unfolded)."""
+    torch.manual_seed(0)
+    net, shape = PaddedChain(), (2, 2, 17, 16)
+    data = export(net, shape, fold=fold)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    ours = cwo.load(data)(x)
+    assert rel_error(ours, session.run(None, {"input": x})[0]) <= 1e-4
+    row = cwo.summary(data).layers[-1]
+    assert row.rf_size is not None and row.output_shape == ours.shape

@@ -233,3 +233,11 @@ def test_dilated_same_padding_follows_the_standard(auto):
         inferred = shape_inference.infer_shapes(model).graph.output[0].type.tensor_type.shape
         assert ours.shape == tuple(d.dim_value for d in inferred.dim) == (1, ours.shape[1], 5, 4)
         assert rel_error(ours, ReferenceEvaluator(model).run(None, {"x": x})[0]) <= 1e-5
+
+
+def test_slice():
+    x = rand(2, 3, 6, 7)
+    starts, ends = np.array([1, -1, 0], np.int64), np.array([3, -100, 10**9], np.int64)
+    axes, steps = np.array([1, 3, 2], np.int64), np.array([1, -2, 2], np.int64)
+    check(one_node("Slice", x.shape, {}, weights=[starts, ends, axes, steps], opset=13), x)
+    check(one_node("Slice", x.shape, {"starts": [0, 2], "ends": [1, 5], "axes": [0, 2]}, opset=9), x)

@@ -142,11 +142,11 @@ class OnnxModel:
             args.pop()
         try:
             results = OPS[node.op].run(node, args, self.graph.opset)
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, IndexError, ArithmeticError) as error:
             message = str(error)
             if not message.startswith(node.where):
                 message = f"{node.where}: {message}"
-            raise type(error)(message) from None
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(message) from None
         for name, result in zip(node.outputs, results):
             if name:
                 values[name] = result

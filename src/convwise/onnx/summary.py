@@ -40,8 +40,11 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from .. import arithmetic
 from ._geometry import TransposeWindow, conv_window, pool_window, transpose_window
+from .ops import OPS
 
 __all__ = ["NodeSummary", "GraphSummary", "NodeGeometry", "summary", "geometries"]
 
@@ -274,9 +277,6 @@ def _infer_shapes(model, shape: tuple[int, ...], fn: str) -> dict[str, tuple[int
         shapes[name] = tuple(array.shape)
     missing = [name for node in model.graph.nodes for name in node.outputs if name and name not in shapes]
     if missing:  # ONNX's inference stops at e.g. a Resize whose scales are computed: run the graph on zeros
-        import numpy as np
-
-
         values = model.run({model.input_names[0]: np.zeros(shape)}, outputs=missing)
         shapes.update({name: tuple(value.shape) for name, value in values.items()})
     return shapes
@@ -347,17 +347,17 @@ def _field_of(node, fields, shapes, model):
     return None, _UNDEFINED_NOTES.get(op, "")
 
 
-def _pad_field(node, x, shapes, model):
+def _pad_field(node, x, values, model):
     """The field after a Pad node (constant mode only: a shift by the low padding)."""
     if x is None:
         return None, ""
     if node.attr("mode", "constant") != "constant":
         return None, "non-constant padding"
-    pads = node.attr("pads") if model.graph.opset < 11 else model.graph.constants.get(node.inputs[1])
-    axes = model.graph.constants.get(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
+    pads = node.attr("pads") if model.graph.opset < 11 else values.get(node.inputs[1])
+    axes = values.get(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
     if pads is None or axes is not None:
         return None, "padding not a constant"
-    pads = [int(p) for p in pads]
+    pads = [int(p) for p in np.ravel(pads)]
     rank = len(pads) // 2
     lows = pads[2:rank]
     return tuple((jump, lo - p * jump, hi - p * jump) for (jump, lo, hi), p in zip(x, lows)), ""
@@ -392,6 +392,7 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     graph = onnx_model.graph
     constants = dict(graph.constants)                       # base constants: initializers, Constant nodes
     origins = {name: {name} for name in constants}          # constant tensor -> the base constants it comes from
+    values = dict(constants)                                # every constant tensor's value
     producer = {name: "input" for name in onnx_model.input_names}
     fields: dict[str, object] = {onnx_model.input_names[0]: tuple((1, 0, 0) for _ in shape[2:])}
     counted: set[str] = set()
@@ -402,15 +403,23 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
             if value is not None:
                 constants[node.outputs[0]] = value
             origins.update({name: {name} for name in node.outputs if name})
+        elif node.op == "Shape" and node.inputs[0] in shapes:  # static shapes: Shape is a constant
+            start, end = node.attr("start", 0), node.attr("end")
+            values[node.outputs[0]] = np.asarray(shapes[node.inputs[0]][start:end], dtype=np.int64)
+            origins[node.outputs[0]] = set()
         elif node.inputs and all(name in origins for name in node.inputs if name):  # constant folding
             merged = set().union(*(origins[name] for name in node.inputs if name))
             origins.update({name: merged for name in node.outputs if name})
+            outputs = OPS[node.op].run(node, [values.get(name) for name in node.inputs], graph.opset)
+            values.update({name: value for name, value in zip(node.outputs, outputs) if name})
+        if node.op == "Constant":
+            values.update({name: constants[name] for name in node.outputs if name in constants})
         for name in node.outputs:
             if name and name not in shapes:
                 raise ValueError(f"{fn}: cannot infer the shape of {name!r}, output of {node.where}")
         row = _row(node, index, shapes, constants, origins, counted, n=shape[0], fn=fn)
         if node.op == "Pad" and fields.get(node.inputs[0], "const") != "const":
-            field_, note = _pad_field(node, fields[node.inputs[0]], shapes, onnx_model)
+            field_, note = _pad_field(node, fields[node.inputs[0]], values, onnx_model)
         elif "window" in row:
             field_, note = _window_field(node, fields, row)
         else:

@@ -1,6 +1,6 @@
 """Layout and graph-plumbing ops: Concat, Flatten, Reshape, Transpose, Pad, Identity,
 Dropout (inference: identity), Constant, and the small shape ops exporters emit around
-``view``/``flatten`` (Shape, Gather, Unsqueeze, Squeeze, Cast)."""
+``view``/``flatten``/``pad`` (Shape, Gather, Unsqueeze, Squeeze, Cast, ConstantOfShape, Slice)."""
 
 from __future__ import annotations
 
@@ -173,6 +173,37 @@ def _cast(node: Node, inputs, opset: int):
     return [np.asarray(inputs[0]).astype(dtype)]
 
 
+def _constant_of_shape(node: Node, inputs, opset: int):
+    shape = [int(v) for v in np.ravel(inputs[0])]
+    if any(v < 0 for v in shape):
+        raise ValueError(f"{node.where}: shape {shape} must be non-negative")
+    value = node.attr("value")
+    value = np.zeros(1, dtype=np.float32) if value is None else np.asarray(value)
+    require_output(node, shape, value.dtype)
+    return [np.full(shape, value.ravel()[0], dtype=value.dtype)]
+
+
+def _slice(node: Node, inputs, opset: int):
+    x = inputs[0]
+    if opset < 10:
+        starts, ends, axes, steps = node.attr("starts"), node.attr("ends"), node.attr("axes"), None
+    else:
+        starts, ends = inputs[1], inputs[2]
+        axes = inputs[3] if len(inputs) > 3 else None
+        steps = inputs[4] if len(inputs) > 4 else None
+    starts, ends = [int(v) for v in np.ravel(starts)], [int(v) for v in np.ravel(ends)]
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.ravel(axes)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in np.ravel(steps)]
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise ValueError(f"{node.where}: starts, ends, axes and steps must have one length")
+    index = [slice(None)] * x.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        if step == 0:
+            raise ValueError(f"{node.where}: steps must be non-zero")
+        index[_axis(node, axis, x.ndim, name="axes")] = slice(start, end, step)
+    return [np.ascontiguousarray(x[tuple(index)])]
+
+
 def _identity(node: Node, inputs, opset: int):
     return [inputs[0]]
 
@@ -197,4 +228,5 @@ OPS = {
     "Pad": Op(_pad, _check_pad), "Constant": Op(_constant, _check_constant), "Identity": Op(_identity),
     "Dropout": Op(_dropout, _check_dropout), "Shape": Op(_shape), "Gather": Op(_gather),
     "Unsqueeze": Op(_unsqueeze), "Squeeze": Op(_squeeze), "Cast": Op(_cast),
+    "ConstantOfShape": Op(_constant_of_shape), "Slice": Op(_slice),
 }
