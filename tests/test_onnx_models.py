@@ -66,9 +66,11 @@ def test_summary_totals_and_shapes(name, tmp_path):
     assert s.total_params + s.total_buffers == floats
     model = cwo.load(data)  # every row's shape is the shape the runtime produces
     x = np.zeros(shape, dtype=np.float32)
-    names = [node.outputs[0] for node in model.graph.nodes]
+    first_output = {node.name: node.outputs[0] for node in model.graph.nodes}
+    names = [first_output[row.name] for row in s.layers]   # rows: the nodes on the data path
     produced = model.run({"input": x}, outputs=names)
     assert [row.output_shape for row in s.layers] == [produced[n].shape for n in names]
+    assert {row.type for row in s.layers}.isdisjoint({"Constant", "Shape"})
 
 
 def test_macs_grouped_and_transposed():

@@ -396,8 +396,8 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     producer = {name: "input" for name in onnx_model.input_names}
     fields: dict[str, object] = {onnx_model.input_names[0]: tuple((1, 0, 0) for _ in shape[2:])}
     counted: set[str] = set()
-    rows = []
-    for index, node in enumerate(graph.nodes):
+    rows: list[NodeSummary] = []
+    for node in graph.nodes:
         if node.op == "Constant":
             value = node.attr("value")
             if value is not None:
@@ -414,10 +414,12 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
             values.update({name: value for name, value in zip(node.outputs, outputs) if name})
         if node.op == "Constant":
             values.update({name: constants[name] for name in node.outputs if name in constants})
+        if all(name in origins for name in node.outputs if name):
+            continue  # a constant computation, not a layer: its constants count where data meets them
         for name in node.outputs:
             if name and name not in shapes:
                 raise ValueError(f"{fn}: cannot infer the shape of {name!r}, output of {node.where}")
-        row = _row(node, index, shapes, constants, origins, counted, n=shape[0], fn=fn)
+        row = _row(node, shapes, constants, origins, counted, n=shape[0], fn=fn)
         if node.op == "Pad" and fields.get(node.inputs[0], "const") != "const":
             field_, note = _pad_field(node, fields[node.inputs[0]], values, onnx_model)
         elif "window" in row:
@@ -434,7 +436,7 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
                        rf_start=tuple((lo + hi) / 2 for _, lo, hi in field_),
                        rf_lo=tuple(lo for _, lo, _ in field_), rf_hi=tuple(hi for _, _, hi in field_))
         out = shapes[node.outputs[0]]
-        row.update(index=index, name=node.name, type=node.op, output_shape=out,
+        row.update(index=len(rows), name=node.name, type=node.op, output_shape=out,
                    inputs=tuple(producer.get(name, "const") for name in node.inputs
                                 if name and name not in origins),
                    activation_bytes=sum(math.prod(shapes[o]) for o in node.outputs if o) * dtype_bytes,
@@ -452,7 +454,7 @@ def _window_field(node, fields, row):
     return _through(x, window.kernel_size, window.stride, window.padding, window.dilation), ""
 
 
-def _row(node, index, shapes, constants, origins, counted, *, n: int, fn: str) -> dict:
+def _row(node, shapes, constants, origins, counted, *, n: int, fn: str) -> dict:
     """Geometry, params and MACs of one node."""
     row: dict = {}
     config = _CONFIG_INPUTS.get(node.op, set())
@@ -479,6 +481,10 @@ def _row(node, index, shapes, constants, origins, counted, *, n: int, fn: str) -
         w_shape = shapes[node.inputs[1]]
         kernel = tuple(w_shape[2:])
         groups = int(node.attr("group", 1))
+        expects = w_shape[1] * groups if node.op == "Conv" else w_shape[0]
+        if len(x_shape) != len(w_shape) or x_shape[1] != expects:
+            raise ValueError(f"{where}: input shape {x_shape} does not fit weight {w_shape} with group={groups} "
+                             f"(expects {expects} input channels)")
         if node.op == "Conv":
             window = conv_window(node, x_shape[2:], kernel)
             macs = arithmetic.conv_macs(x_shape[1], w_shape[0], kernel, window.output_size, groups, batch=n, fn=where)
@@ -518,10 +524,12 @@ def geometries(model, input_shape=None, *, batch: int | None = None) -> list[Nod
     result = summary(onnx_model, input_shape, batch=batch, fn="geometries")
     shape = result.input_shape
     shapes = _infer_shapes(onnx_model, shape, "geometries")
+    rows = {row.name: row for row in result.layers}
     items = []
-    for node, row in zip(onnx_model.graph.nodes, result.layers):
-        if node.op not in ("Conv", "ConvTranspose", *_POOLS):
+    for node in onnx_model.graph.nodes:
+        if node.op not in ("Conv", "ConvTranspose", *_POOLS) or node.name not in rows:
             continue
+        row = rows[node.name]
         x_shape = shapes[node.inputs[0]]
         geometry: arithmetic.ConvGeometry | TransposeWindow
         if node.op == "Conv":
