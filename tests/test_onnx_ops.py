@@ -109,6 +109,9 @@ TRANSPOSE_CASES = [
     dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
     dict(strides=[2, 3], pads=[0, 2, 1, 0]),
     dict(strides=[2, 2], output_shape=[13, 12]),
+    dict(strides=[2, 2], output_shape=[14, 11]),                       # one past the full result: zeros + bias
+    dict(strides=[2, 2], output_shape=[12, 13], auto_pad="SAME_UPPER"),
+    dict(strides=[3, 1], kernel_shape=[1, 4], auto_pad="SAME_UPPER"),  # SAME never pads negatively
     dict(strides=[2, 1], auto_pad="SAME_UPPER"),
     dict(strides=[3, 2], auto_pad="SAME_LOWER", dilations=[1, 2]),
     dict(strides=[2, 2], pads=[1, 0, 0, 1], output_padding=[1, 0], dilations=[2, 1]),
@@ -118,7 +121,7 @@ TRANSPOSE_CASES = [
 @pytest.mark.parametrize("attrs", TRANSPOSE_CASES)
 @pytest.mark.parametrize("group", [1, 2])
 def test_conv_transpose(attrs, group):
-    w, b = rand(4, 6 // group, 3, 4), rand(6)
+    w, b = rand(4, 6 // group, *attrs.get("kernel_shape", (3, 4))), rand(6)
     check(one_node("ConvTranspose", (2, 4, 6, 5), {**attrs, "group": group}, weights=[w, b]), rand(2, 4, 6, 5))
 
 
@@ -241,3 +244,80 @@ def test_slice():
     axes, steps = np.array([1, 3, 2], np.int64), np.array([1, -2, 2], np.int64)
     check(one_node("Slice", x.shape, {}, weights=[starts, ends, axes, steps], opset=13), x)
     check(one_node("Slice", x.shape, {"starts": [0, 2], "ends": [1, 5], "axes": [0, 2]}, opset=9), x)
+
+
+def _pool_attrs(draw, st, ndim: int):
+    kernel = [draw(st.integers(1, 4)) for _ in range(ndim)]
+    attrs = {"kernel_shape": kernel, "strides": [draw(st.integers(1, 3)) for _ in range(ndim)],
+             "ceil_mode": draw(st.integers(0, 1))}
+    if draw(st.booleans()):
+        attrs["auto_pad"] = draw(st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID"]))
+    else:
+        attrs["pads"] = [draw(st.integers(0, k - 1)) for k in kernel] + [draw(st.integers(0, k - 1)) for k in kernel]
+    return attrs
+
+
+def _runtime_accepts(attrs, size) -> bool:
+    """ONNX Runtime fails where SAME padding would be negative (a stride past the kernel); the
+    standard pads 0 there, as convwise does (checked by the dilated SAME test above)."""
+    if attrs.get("auto_pad") not in ("SAME_UPPER", "SAME_LOWER"):
+        return True
+    dilations = attrs.get("dilations", [1] * len(size))
+    return all((-(-i // s) - 1) * s + d * (k - 1) + 1 - i >= 0
+               for i, s, k, d in zip(size, attrs["strides"], attrs["kernel_shape"], dilations))
+
+
+def test_random_pools_equal_onnxruntime():
+    """Random kernels, strides, pads, auto_pad and ceil_mode (within what ONNX Runtime accepts)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(st.data())
+    def run(data):
+        ndim = data.draw(st.integers(1, 2))
+        op = data.draw(st.sampled_from(["MaxPool", "AveragePool", "LpPool"]))
+        attrs = _pool_attrs(data.draw, st, ndim)
+        if op == "AveragePool":
+            attrs["count_include_pad"] = data.draw(st.integers(0, 1))
+        if op == "LpPool":
+            attrs.pop("ceil_mode")
+        size = [data.draw(st.integers(k, 9)) for k in attrs["kernel_shape"]]
+        hypothesis.assume(_runtime_accepts(attrs, size))
+        x = rand(1, 2, *size)
+        check(one_node(op, x.shape, attrs), x)
+
+    run()
+
+
+def test_random_convolutions_equal_onnxruntime():
+    """Random Conv / ConvTranspose attributes, groups included."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(st.data())
+    def run(data):
+        op = data.draw(st.sampled_from(["Conv", "ConvTranspose"]))
+        ndim = data.draw(st.integers(1, 2))
+        group = data.draw(st.sampled_from([1, 2]))
+        kernel = [data.draw(st.integers(1, 4)) for _ in range(ndim)]
+        strides = [data.draw(st.integers(1, 3)) for _ in range(ndim)]
+        attrs = {"group": group, "strides": strides}
+        mode = data.draw(st.sampled_from(["pads", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+        if mode == "pads":
+            attrs["pads"] = [data.draw(st.integers(0, k - 1)) for k in kernel * 2]
+            attrs["dilations"] = [data.draw(st.integers(1, 2)) for _ in range(ndim)]
+        else:
+            attrs["auto_pad"] = mode
+        if op == "ConvTranspose" and mode == "pads":
+            attrs["output_padding"] = [data.draw(st.integers(0, s - 1)) for s in strides]
+        dilations = attrs.get("dilations", [1] * ndim)
+        size = [data.draw(st.integers(d * (k - 1) + 1, 9)) for k, d in zip(kernel, dilations)]
+        hypothesis.assume(op == "ConvTranspose" or _runtime_accepts({**attrs, "kernel_shape": kernel}, size))
+        c_in, c_out = 2 * group, 3 * group
+        w = rand(c_out, c_in // group, *kernel) if op == "Conv" else rand(c_in, c_out // group, *kernel)
+        x = rand(1, c_in, *size)
+        check(one_node(op, x.shape, attrs, weights=[w, rand(c_out)]), x)
+
+    run()

@@ -139,6 +139,7 @@ def transpose_window(node: Node, input_size, kernel) -> TransposeWindow:
         raise ValueError(f"{node.where}: output_padding={list(extra)} must be {ndim} non-negative ints")
     shape = node.attr("output_shape")
     full = [(i - 1) * s + d * (k - 1) + 1 + op for i, s, d, k, op in zip(input_size, strides, dilations, kernel, extra)]
+    given = shape
     if shape is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
         if shape is not None:
             shape = tuple(int(v) for v in shape)[-ndim:]
@@ -148,12 +149,17 @@ def transpose_window(node: Node, input_size, kernel) -> TransposeWindow:
         else:
             shape = tuple(i * s for i, s in zip(input_size, strides))
         pairs = []
-        for f, o in zip(full, shape):
+        for f, o, st in zip(full, shape, strides):
             total = f - o
-            if total < 0:  # as ONNX Runtime: no output beyond the full result and output_padding
-                raise ValueError(f"{node.where}: output_shape={list(shape)} exceeds the full transposed "
-                                 f"convolution {tuple(full)} (input {tuple(input_size)}, kernel {tuple(kernel)}, "
-                                 f"strides {strides}, output_padding {extra})")
+            if given is None:  # SAME without output_shape: never pad negatively (ONNX Runtime, shape inference)
+                total = max(total, 0)
+            if total < 0:  # a larger output_shape: cells past the full result, as an output_padding would
+                if -total >= st:
+                    raise ValueError(f"{node.where}: output_shape={list(shape)} exceeds the full transposed "
+                                     f"convolution {tuple(full)} by a stride or more (input {tuple(input_size)}, "
+                                     f"kernel {tuple(kernel)}, strides {strides}, output_padding {extra})")
+                pairs.append((0, total))
+                continue
             small, large = total // 2, total - total // 2
             pairs.append((small, large) if auto == "SAME_UPPER" else (large, small))
         pads = tuple(pairs)
