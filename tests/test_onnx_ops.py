@@ -7,6 +7,7 @@ import pytest
 from conftest import rel_error
 
 pytest.importorskip("onnxruntime")
+from onnx import load_from_string as onnx_proto  # noqa: E402
 from onnx_build import one_node, ort_run  # noqa: E402
 
 import convwise.onnx as cwo  # noqa: E402
@@ -321,3 +322,35 @@ def test_random_convolutions_equal_onnxruntime():
         check(one_node(op, x.shape, attrs, weights=[w, rand(c_out)]), x)
 
     run()
+
+
+def test_more_elementwise_ops():
+    x = rand(2, 3, 4, 5) * 3
+    positive = np.abs(x) + 0.1
+    for op, attrs, data in [("Elu", {}, x), ("Elu", {"alpha": 0.5}, x), ("Selu", {}, x), ("Softplus", {}, x),
+                            ("Erf", {}, x), ("Exp", {}, x), ("Log", {}, positive), ("Sqrt", {}, positive),
+                            ("Neg", {}, x), ("Abs", {}, x), ("Reciprocal", {}, positive),
+                            ("LogSoftmax", {"axis": 1}, x), ("LogSoftmax", {}, x)]:
+        check(one_node(op, data.shape, attrs), data)
+    check(one_node("Gelu", x.shape, {}, opset=20), x)
+    check(one_node("Gelu", x.shape, {"approximate": "tanh"}, opset=20), x)
+    check(one_node("PRelu", x.shape, {}, weights=[rand(3, 1, 1)]), x)
+    check(one_node("Pow", positive.shape, {}, weights=[np.float32(1.7)]), positive)
+    for op in ("Max", "Min", "Sum", "Mean"):
+        check(one_node(op, x.shape, {}, weights=[rand(3, 1, 1), rand(5)]), x)
+
+
+def test_torch_gelu_and_silu_graphs():
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(), torch.nn.Conv2d(4, 4, 1), torch.nn.SiLU(),
+                              torch.nn.Conv2d(4, 2, 1), torch.nn.ELU(), torch.nn.Softplus())
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), (torch.zeros(1, 3, 8, 8),), buffer, dynamo=False, opset_version=17)
+    model = onnx_proto(buffer.getvalue())
+    x = rand(1, 3, 8, 8)
+    check(model, x)

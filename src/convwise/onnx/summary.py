@@ -49,8 +49,9 @@ from .ops import OPS
 __all__ = ["NodeSummary", "GraphSummary", "NodeGeometry", "summary", "geometries"]
 
 _POINTWISE = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "BatchNormalization",
-              "Dropout", "Identity", "Cast"}
-_BINARY = {"Add", "Sub", "Mul", "Div"}
+              "Dropout", "Identity", "Cast", "Elu", "Selu", "Gelu", "Softplus", "Erf", "Exp", "Log", "Sqrt", "Neg",
+              "Abs", "Reciprocal"}
+_BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Max", "Min", "Sum", "Mean"}
 _POOLS = {"MaxPool", "AveragePool", "LpPool"}
 _GLOBAL = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
 _REDUCE = {"ReduceMean", "ReduceMax", "ReduceSum"}
@@ -323,7 +324,7 @@ def _field_of(node, fields, shapes, model):
     rank = len(shapes.get(node.inputs[0], ()))
     if op in _POINTWISE:
         return x, ""
-    if op == "Softmax":
+    if op in ("Softmax", "LogSoftmax"):
         axis = node.attr("axis", -1 if model.graph.opset >= 13 else 1) % max(rank, 1)
         spatial_mixed = axis >= 2 or (model.graph.opset < 13 and rank > 2)
         return (None, "softmax over space") if spatial_mixed else (x, "")
