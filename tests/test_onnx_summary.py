@@ -70,13 +70,14 @@ class DataDependent(nn.Module):
         return self.a(x) if x.sum() > 0 else self.b(x)
 
 
-class UsesGelu(nn.Module):
+class UsesLayerNorm(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 3, 3)
+        self.norm = nn.LayerNorm([3, 6, 6])
 
     def forward(self, x):
-        return nn.functional.gelu(self.conv(x))
+        return self.norm(self.conv(x))
 
 
 def test_residual_follows_forward():
@@ -116,16 +117,16 @@ def test_plain_sequential_still_walks_layers():
 
 
 @pytest.mark.parametrize("net, message", [(DataDependent(), "cannot be followed faithfully"),
-                                          (UsesGelu(), "unsupported op")])
+                                          (UsesLayerNorm(), "unsupported op LayerNormalization")])
 def test_untraceable_models_are_refused(net, message):
     with pytest.raises(ValueError, match=message):
         convwise.summary(net, (3, 8, 8))
 
 
 def test_unsupported_op_refused_at_load_naming_op_and_node():
-    model = one_node("Erf", (1, 3, 4, 4))
-    model.graph.node[0].name = "my_erf"
-    with pytest.raises(ValueError, match="unsupported op Erf in node 'my_erf'"):
+    model = one_node("LpNormalization", (1, 3, 4, 4))
+    model.graph.node[0].name = "my_norm"
+    with pytest.raises(ValueError, match="unsupported op LpNormalization in node 'my_norm'"):
         cwo.load(model)
     with pytest.raises(ValueError, match="only 'nearest'"):
         cwo.load(one_node("Resize", (1, 1, 2, 2), {"mode": "linear"}, weights=[None, np.ones(4, np.float32)],
