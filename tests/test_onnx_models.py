@@ -194,3 +194,30 @@ def test_padded_chain_equals_onnxruntime(fold):
     assert rel_error(ours, session.run(None, {"input": x})[0]) <= 1e-4
     row = cwo.summary(data).layers[-1]
     assert row.rf_size is not None and row.output_shape == ours.shape
+
+
+@pytest.mark.parametrize("name", ["resnet", "mobilenet"])
+def test_receptive_field_of_real_architectures_matches_a_nan_probe(name):
+    """Max pooling hides dependencies from gradients; NaN reaches every output that reads it.
+
+    One sample per input pixel, that pixel NaN: the pixels that make a unit of the last
+    spatial tensor NaN form exactly the summary's field (clipped to the input).
+    """
+    net, shape = make(name)
+    size = 24
+    summary = cwo.summary(export(net, (1, 3, size, size)))
+    last = max(i for i, row in enumerate(summary.layers) if row.type in ("GlobalAveragePool", "ReduceMean"))
+    row = summary.layers[last - 1]
+    features = net.layer2 if name == "resnet" else net.features
+    stem = (lambda x: features(net.layer1(net.stem(x)))) if name == "resnet" else features
+    x = torch.rand(size * size, 3, size, size)
+    x[torch.arange(size * size), :, torch.arange(size * size) // size, torch.arange(size * size) % size] = float("nan")
+    with torch.no_grad():
+        out = stem(x)
+    assert tuple(out.shape[1:]) == row.output_shape[1:]
+    for unit in [(0, 0), tuple(s // 2 for s in out.shape[2:]), tuple(s - 1 for s in out.shape[2:])]:
+        hit = torch.isnan(out[(slice(None), 0, *unit)]).numpy().reshape(size, size)
+        found = np.argwhere(hit)
+        expected_lo = [max(u * j + low, 0) for u, j, low in zip(unit, row.rf_jump, row.rf_lo)]
+        expected_hi = [min(u * j + h, size - 1) for u, j, h in zip(unit, row.rf_jump, row.rf_hi)]
+        assert list(found.min(0)) == expected_lo and list(found.max(0)) == expected_hi
