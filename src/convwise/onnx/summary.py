@@ -296,6 +296,8 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     dtype_bytes : int
         Bytes per activation element for the memory column.
     """
+    if not arithmetic._is_int(dtype_bytes) or dtype_bytes < 1:
+        raise ValueError(f"{fn}: dtype_bytes must be a positive int, got {dtype_bytes!r}")
     onnx_model = _as_model(model, fn)
     shape = _input_shape(onnx_model, input_shape, batch, fn)
     shapes = _infer_shapes(onnx_model, shape, fn)
