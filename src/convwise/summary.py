@@ -314,12 +314,21 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     memory and shows in the output shapes.
     """
     name = "model"
+    if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".onnx"):
+        # ONNX graphs: per-node summary (convwise.onnx)
+        from .onnx import summary as onnx_summary
+        return onnx_summary(model, input_shape, batch=batch, dtype_bytes=dtype_bytes)
     if isinstance(model, (str, os.PathLike)):
         model, file_shape, name = load_model(model)
         if input_shape is None:
             input_shape = file_shape
     if input_shape is None:
         raise ValueError("summary: input_shape is required, e.g. (3, 224, 224)")
+    # a torch module whose forward decides the order: traced through an ONNX export (convwise.onnx)
+    from .onnx.from_torch import traced_summary
+    traced = traced_summary(model, input_shape, batch=batch, dtype_bytes=dtype_bytes)
+    if traced is not None:
+        return traced
     if not isinstance(input_shape, (tuple, list)) or not all(arithmetic._is_int(v) for v in input_shape):
         raise TypeError(f"summary: input_shape must be a tuple of ints, got {input_shape!r}")
     shape = tuple(int(v) for v in input_shape)
