@@ -8,7 +8,7 @@ layer             forward                          backward (torch's formula)
 ``ReLU6``         ``min(max(x, 0), 6)``            ``dy * (0 < x < 6)``
 ``Tanh``          ``tanh(x)``                      ``dy * (1 - y**2)``
 ``Sigmoid``       ``1 / (1 + exp(-x))``            ``dy * y * (1 - y)``
-``Hardswish``     ``x * relu6(x + 3) / 6``         ``0 (x < -3), dy * (x / 3 + 0.5) (x <= 3), dy``
+``Hardswish``     ``x * relu6(x + 3) / 6``         ``0 (x <= -3), dy * (x / 3 + 0.5) (x < 3), dy``
 ``Softmax``       ``exp(x) / sum(exp(x), dim)``    ``y * (dy - sum(dy * y, dim))``
 ``LogSoftmax``    ``x - logsumexp(x, dim)``        ``dy - exp(y) * sum(dy, dim)``
 ================  ===============================  ==========================================
@@ -161,7 +161,7 @@ class Hardswish(_Elementwise):
 
     def _backward(self, dy, x):
         middle = dy * (x / 3 + x.dtype.type(0.5))
-        return np.where(x < -3, dy.dtype.type(0), np.where(x <= 3, middle, dy))
+        return np.where(x <= -3, dy.dtype.type(0), np.where(x < 3, middle, dy))
 
 
 def _softmax_dim(module: Module, ndim: int) -> int:

@@ -36,9 +36,12 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 class _BatchNorm(Module):
     _ranks: tuple[int, ...] = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None, *, bias=True):
         super().__init__()
         fn = type(self).__name__
+        if device not in (None, "cpu"):
+            raise ValueError(f"{fn}: device must be None or 'cpu' (convwise runs on NumPy), got device={device!r}")
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)):
             raise TypeError(f"{fn}: num_features must be an int, got {num_features!r}")
         if num_features < 1:
@@ -49,7 +52,7 @@ class _BatchNorm(Module):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TypeError(f"{fn}: {name} must be a number{' or None' if name == 'momentum' else ''}, "
                                 f"got {value!r}")
-        for name, value in (("affine", affine), ("track_running_stats", track_running_stats)):
+        for name, value in (("affine", affine), ("track_running_stats", track_running_stats), ("bias", bias)):
             if not isinstance(value, bool):
                 raise TypeError(f"{fn}: {name} must be a bool, got {value!r}")
         dtype = check_dtype(dtype, fn=fn)
@@ -57,10 +60,14 @@ class _BatchNorm(Module):
         self.eps = float(eps)
         self.momentum = None if momentum is None else float(momentum)
         self.affine = affine
+        self.has_bias = bias
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(np.ones(self.num_features, dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.num_features, dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -82,10 +89,12 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             self.weight.data[...] = 1
-            self.bias.data[...] = 0
+            if self.bias is not None:
+                self.bias.data[...] = 0
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.has_bias}, "
                 f"track_running_stats={self.track_running_stats}")
 
     def _check_input(self, input) -> np.ndarray:
@@ -133,7 +142,9 @@ class _BatchNorm(Module):
         xhat = centred * invstd.reshape(shape)
         y = xhat
         if self.affine:
-            y = xhat * self.weight.data.reshape(shape) + self.bias.data.reshape(shape)
+            y = xhat * self.weight.data.reshape(shape)
+            if self.bias is not None:
+                y = y + self.bias.data.reshape(shape)
         self._cache = (xhat, invstd, batch_stats, axes, shape)
         return y
 
@@ -144,7 +155,8 @@ class _BatchNorm(Module):
         sum_dy_xhat = np.sum(dy * xhat, axis=axes)
         if self.affine:
             self.weight.accumulate(sum_dy_xhat)
-            self.bias.accumulate(sum_dy)
+            if self.bias is not None:
+                self.bias.accumulate(sum_dy)
         scale = invstd * (self.weight.data if self.affine else 1)
         if not batch_stats:
             return dy * scale.reshape(shape)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import arithmetic
 from .. import functional as F
 from .module import Module
 
@@ -27,9 +28,11 @@ class _MaxUnpoolNd(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        fn, n = type(self).__name__, self._spatial
+        self.kernel_size = arithmetic.ntuple(kernel_size, n, fn=fn, name="kernel_size", minimum=1)  # torch's _ntuple
+        self.stride = self.kernel_size if stride is None else arithmetic.ntuple(stride, n, fn=fn, name="stride",
+                                                                                 minimum=1)
+        self.padding = arithmetic.ntuple(padding, n, fn=fn, name="padding", minimum=0)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
