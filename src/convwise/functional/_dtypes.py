@@ -153,7 +153,8 @@ def wrap_public(namespace: dict) -> None:
         function = namespace.get(op)
         if function is None or op in ("pad", "unfold", "fold", "interpolate") or op.startswith(("lp_", "max_unpool")):
             continue
-        if getattr(function, "__wrapped__", None) is not None:
+        if getattr(function, "_dtype_policy", False):
             continue
         policy = _max_pool_policy if op.startswith("max_pool") else _float_policy
         namespace[op] = policy(function, op)
+        namespace[op]._dtype_policy = True
