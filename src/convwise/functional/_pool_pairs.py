@@ -7,8 +7,8 @@ Keras (``padding='same'``) models pad one side more. Convolution already accepts
 
     max_pool2d(x, 2, padding=((0, 1), (0, 1)))    # one extra cell at the bottom and right
 
-The rules are torch's, applied per side: each side is at most ``kernel_size // 2``;
-the output size is ``floor_or_ceil((in + lo + hi - dilation*(k - 1) - 1) / stride) + 1``,
+The rules follow torch's per side, relaxed as ONNX allows: each side is smaller than the
+dilated kernel (torch: at most ``kernel_size // 2``); the output size is ``floor_or_ceil((in + lo + hi - dilation*(k - 1) - 1) / stride) + 1``,
 and with ``ceil_mode`` a last window starting past ``in + lo`` is dropped. Padding cells
 never win a max (indices are flat positions in the unpadded input, as torch's); average
 pooling divides by the window clipped to the padded input (``count_include_pad=True``), or
@@ -56,8 +56,9 @@ def _window(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         raise TypeError(f"{op}: ceil_mode must be a bool, got {ceil_mode!r}")
     out = []
     for i, k, s, d, (lo, hi) in zip(x.shape[2:], kernel, strides, dil, pairs):
-        if lo > k // 2 or hi > k // 2:
-            raise ValueError(f"{op}: padding={pairs} must be at most half of kernel_size={kernel} on each side")
+        if lo >= d * (k - 1) + 1 or hi >= d * (k - 1) + 1:
+            raise ValueError(f"{op}: padding={pairs} must be smaller than the (dilated) kernel size "
+                             f"{tuple(dd * (kk - 1) + 1 for kk, dd in zip(kernel, dil))} on each side")
         span = i + lo + hi - d * (k - 1) - 1
         o = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (o - 1) * s >= i + lo:
@@ -109,6 +110,7 @@ def _avg_pool(op, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
         start = np.arange(o, dtype=np.int64) * s - lo
         end = np.minimum(start + k, i + hi)
         count = (end - start) if count_include_pad else (np.minimum(end, i) - np.maximum(start, 0))
+        # a window of padding only sums to 0 and stays 0
         divisor = divisor * np.maximum(count, 1).reshape((1,) * axis + (-1,) + (1,) * (len(out) - axis - 1))
     if divisor_override is not None:
         divisor = np.full_like(divisor, int(divisor_override))
