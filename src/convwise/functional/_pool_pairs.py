@@ -143,7 +143,15 @@ def _wrap(function, op: str):
             return result
         return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
 
+    wrapper.__doc__ = (function.__doc__ or "").rstrip() + _NOTE
     return wrapper
+
+
+_NOTE = """
+
+    Extension beyond torch: ``padding`` may also be one ``(lo, hi)`` pair per spatial
+    dimension, e.g. ``((0, 1), (0, 1))`` (see :mod:`convwise.functional._pool_pairs`).
+    """
 
 
 def wrap_public(namespace: dict) -> None:
