@@ -8,12 +8,13 @@ Keras (``padding='same'``) models pad one side more. Convolution already accepts
     max_pool2d(x, 2, padding=((0, 1), (0, 1)))    # one extra cell at the bottom and right
 
 The rules follow torch's per side, relaxed as ONNX allows: each side is smaller than the
-dilated kernel (torch: at most ``kernel_size // 2``); the output size is ``floor_or_ceil((in + lo + hi - dilation*(k - 1) - 1) / stride) + 1``,
-and with ``ceil_mode`` a last window starting past ``in + lo`` is dropped. Padding cells
-never win a max (indices are flat positions in the unpadded input, as torch's); average
-pooling divides by the window clipped to the padded input (``count_include_pad=True``), or
-to the input (``False``), or by ``divisor_override``. Symmetric pairs give exactly the
-torch op's result. Pairs are a forward-only extension: the ``*_backward`` functions and
+dilated kernel (torch: at most ``kernel_size // 2``); the output size is
+``floor_or_ceil((in + lo + hi - dilation*(k - 1) - 1) / stride) + 1``, and with
+``ceil_mode`` a last window starting past ``in + lo`` is dropped. Padding cells never win
+a max (indices are flat positions in the unpadded input, as torch's); average pooling
+divides by the window clipped to the padded input (``count_include_pad=True``), or to the
+input (``False``), or by ``divisor_override``. Symmetric pairs give exactly
+the torch op's result. Pairs are a forward-only extension: the ``*_backward`` functions and
 the ``nn`` layers take torch's symmetric padding.
 
 >>> import numpy as np

@@ -26,9 +26,6 @@ from .pooling import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd
 
 __all__ = ["lp_pool1d", "lp_pool2d", "lp_pool3d", "lp_pool_nd", "lp_pool_nd_backward"]
 
-_quiet = dict(invalid="ignore", over="ignore", divide="ignore")
-
-
 def _norm(norm_type, fn: str) -> float:
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: norm_type must be a real number, got {type(norm_type).__name__} {norm_type!r}")
@@ -48,7 +45,7 @@ def lp_pool_nd(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, s
         return lp_pool_nd(x.astype(np.float32), p, kernel_size, stride, ceil_mode, spatial=spatial,
                           fn=fn).astype(np.float16)
     volume = _kernel_volume(kernel_size, spatial, fn)
-    with np.errstate(**_quiet):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if p == math.inf:
             return max_pool_nd(np.abs(x), kernel_size, stride, 0, 1, ceil_mode, spatial=spatial, fn=fn)
         if p == -math.inf:
@@ -61,7 +58,8 @@ def lp_pool_nd_backward(grad_output, input, norm_type, kernel_size, stride=None,
                         fn: str = "lp_pool_backward"):
     """Gradient of :func:`lp_pool_nd` with respect to its input (torch's autograd, step by step).
 
-    >>> lp_pool_nd_backward(np.ones((1, 1)), np.array([[3.0, 4.0]]), 2, 2, spatial=1).round(12).tolist()
+    >>> grad = lp_pool_nd_backward(np.ones((1, 1)), np.array([[3.0, 4.0]]), 2, 2, spatial=1)
+    >>> grad.round(12).tolist()
     [[0.6, 0.8]]
     """
     x = as_array(input, fn=fn, name="input")
@@ -71,13 +69,14 @@ def lp_pool_nd_backward(grad_output, input, norm_type, kernel_size, stride=None,
         raise TypeError(f"{fn}: input and grad_output must both be float32 or both float64, got {x.dtype} and "
                         f"{g.dtype}")
     volume = x.dtype.type(_kernel_volume(kernel_size, spatial, fn))
-    with np.errstate(**_quiet):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if abs(p) == math.inf:
             sign = 1 if p > 0 else -1
             pooled, indices = max_pool_nd(sign * np.abs(x), kernel_size, stride, 0, 1, ceil_mode, True,
                                           spatial=spatial, fn=fn)
             if g.shape != pooled.shape:
-                raise ValueError(f"{fn}: grad_output must have the forward output's shape {pooled.shape}, got {g.shape}")
+                raise ValueError(f"{fn}: grad_output must have the forward output's shape {pooled.shape}, "
+                                 f"got {g.shape}")
             grad = max_pool_nd_backward(g, sign * np.abs(x), indices, kernel_size, stride, 0, 1, ceil_mode,
                                         spatial=spatial, fn=fn)
             return grad * np.sign(x)          # d|x|/dx, with the two signs of -max(-|x|) cancelling

@@ -25,7 +25,6 @@ statistics (or always the batch's). ``state_dict`` keys are torch's: ``weight``,
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .module import Module, Parameter, check_dtype, grad_array
@@ -35,6 +34,9 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
 class _BatchNorm(Module):
     _ranks: tuple[int, ...] = ()
+    running_mean: np.ndarray | None      # buffers (Module.register_buffer)
+    running_var: np.ndarray | None
+    num_batches_tracked: np.ndarray | None
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
