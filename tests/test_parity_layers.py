@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from convwise import nn
-from conftest import TOLERANCE, rel_error
+from conftest import TOLERANCE, numeric_vjp, rel_error
 
 DTYPES = (np.float32, np.float64)
 
@@ -275,3 +275,28 @@ def test_a_small_cnn_with_the_new_layers_trains_like_torch():
         # the conv bias before BatchNorm has a zero gradient: compare with an absolute floor
         assert np.allclose(grads[name].grad, param.grad.numpy(), rtol=1e-9, atol=1e-12), name
     assert math.isfinite(float(y.sum()))
+
+
+# ----------------------------------------------------------------------------- independent of torch: central differences
+
+
+def _module_vjp_check(module, x, rng):
+    y = module(x)
+    g = rng.standard_normal(y.shape)
+    analytic = module.backward(g)
+    numeric = numeric_vjp(lambda v: module(v), x, g)
+    assert np.allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.BatchNorm2d(3, dtype=np.float64), lambda: nn.BatchNorm1d(3, momentum=None, dtype=np.float64),
+    lambda: nn.Softmax(dim=1), lambda: nn.LogSoftmax(dim=1), lambda: nn.Tanh(), lambda: nn.Sigmoid(),
+    lambda: nn.Hardswish(), lambda: nn.LPPool2d(3, 2), lambda: nn.Unfold(2, padding=1),
+    lambda: nn.Upsample(scale_factor=(1.5, 2)),
+], ids=lambda make: type(make()).__name__)
+def test_backward_matches_central_differences(make):
+    rng = np.random.default_rng(11)
+    module = make()
+    x = np.abs(rng.standard_normal((2, 3, 4, 4))) + 0.5 if isinstance(module, nn.LPPool2d) else \
+        rng.standard_normal((4, 3) if isinstance(module, nn.BatchNorm1d) else (2, 3, 4, 4))
+    _module_vjp_check(module, x, rng)

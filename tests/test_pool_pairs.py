@@ -79,3 +79,14 @@ def test_pairs_errors_and_unbatched():
         cf.max_pool1d(x, 2, padding=((2, 0),))
     with pytest.raises(ValueError, match="avg_pool2d: padding must be non-negative"):
         cf.avg_pool2d(np.zeros((1, 4, 4)), 2, padding=((0, -1), (0, 0)))
+
+
+def test_pairs_with_integer_and_float16_input():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-100, 100, (2, 3, 7, 6)).astype(np.int32)
+    pairs = ((1, 0), (0, 1))
+    y, i = cf.max_pool2d(x, 2, padding=pairs, return_indices=True)
+    yf, i_f = cf.max_pool2d(x.astype(np.float64), 2, padding=pairs, return_indices=True)
+    assert y.dtype == np.int32 and np.array_equal(y, yf) and np.array_equal(i, i_f)
+    h = rng.standard_normal((2, 3, 7, 6)).astype(np.float16)
+    assert cf.avg_pool2d(h, 2, padding=pairs).dtype == np.float16
