@@ -2,8 +2,8 @@
 
 The ``onnx`` package ships the node test cases as Python generators
 (``onnx.backend.test.case.node``; pip wheels leave out the ``data/node`` folder of
-``.pb`` files, so the cases are collected in memory with ``collect_testcases``: the same
-``model.onnx`` and input/output tensors the files hold). Each case is one ONNX node;
+``.pb`` files, so the cases are built in memory by importing the op's case module, as
+``collect_testcases`` does: the same ``model.onnx`` and input/output tensors the files hold). Each case is one ONNX node;
 its attributes (``auto_pad``, ``pads``, ``strides``, ``dilations``, ``group``,
 ``ceil_mode``, ``count_include_pad``, ``output_shape``/``output_padding``, ``p``, ...) are
 mapped onto the matching convwise function and the outputs compared.
@@ -49,13 +49,18 @@ ROUNDED = {"test_averagepool_2d_ceil_last_window_starts_on_pad": 1e-3}
 
 
 def _collect():
-    from onnx.backend.test.case.node import collect_testcases
+    """The node cases of :data:`OPS`: importing a case module runs its exports, which register the cases."""
+    import importlib
+
+    from onnx.backend.test.case import node as node_cases
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        cases = collect_testcases(None)
+        for module in ("conv", "convtranspose", "maxpool", "averagepool", "globalaveragepool", "globalmaxpool",
+                       "lppool", "maxunpool", "pad", "col2im"):
+            importlib.import_module(f"onnx.backend.test.case.node.{module}")
     seen, result = set(), []
-    for case in cases:
+    for case in node_cases._NodeTestCases:
         nodes = case.model.graph.node
         if case.name in seen or len(nodes) != 1 or nodes[0].op_type not in OPS:
             continue
