@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..functional.interpolate import MODES
 from .module import Module
 
 __all__ = ["Upsample"]
@@ -33,8 +34,7 @@ class Upsample(Module):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        # validate once, on a small dummy shape, with interpolate's own rules and messages
-        if mode not in F.interpolate.__globals__["MODES"]:
+        if mode not in MODES:
             raise ValueError(f"Upsample: mode={mode!r} is not supported; convwise implements 'nearest' and "
                              f"'nearest-exact'")
 
