@@ -226,3 +226,19 @@ def test_interpolate_errors():
         F.interpolate(torch.zeros(1, 1, 2), size=3, align_corners=True)
     with pytest.raises(ValueError, match="interpolate: mode='bilinear' is not supported"):
         cf.interpolate(np.zeros((1, 1, 2, 2)), size=3, mode="bilinear")
+
+
+def test_new_ops_refuse_work_over_the_memory_budget():
+    import convwise
+
+    x = np.zeros((1, 1, 64, 64), np.float32)
+    with convwise.config(memory_mib=0.01):
+        with pytest.raises(ValueError, match="unfold: needs .* of memory"):
+            cf.unfold(x, 3)
+        with pytest.raises(ValueError, match="interpolate: needs .* of memory"):
+            cf.interpolate(x, scale_factor=4)
+        y, i = cf.max_pool2d(np.zeros((1, 1, 4, 4)), 2, return_indices=True)
+        with pytest.raises(ValueError, match="max_unpool2d: invalid output_size"):
+            cf.max_unpool2d(y, i, 2, output_size=(4000, 4000))
+        with pytest.raises(ValueError, match="max_unpool2d: needs .* of memory"):
+            cf.max_unpool2d(y, i, 2000, stride=2000)
