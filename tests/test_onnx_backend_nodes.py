@@ -3,8 +3,8 @@
 The ``onnx`` package ships the node test cases as Python generators
 (``onnx.backend.test.case.node``; pip wheels leave out the ``data/node`` folder of
 ``.pb`` files, so the cases are built in memory by importing the op's case module, as
-``collect_testcases`` does: the same ``model.onnx`` and input/output tensors the files hold). Each case is one ONNX node;
-its attributes (``auto_pad``, ``pads``, ``strides``, ``dilations``, ``group``,
+``collect_testcases`` does: the same ``model.onnx`` and input/output tensors the files
+hold). Each case is one ONNX node; its attributes (``auto_pad``, ``pads``, ``strides``, ``dilations``, ``group``,
 ``ceil_mode``, ``count_include_pad``, ``output_shape``/``output_padding``, ``p``, ...) are
 mapped onto the matching convwise function and the outputs compared.
 

@@ -277,7 +277,7 @@ def test_a_small_cnn_with_the_new_layers_trains_like_torch():
     assert math.isfinite(float(y.sum()))
 
 
-# ----------------------------------------------------------------------------- independent of torch: central differences
+# ---------------------------------------------------------------- independent of torch: central differences
 
 
 def _module_vjp_check(module, x, rng):
