@@ -4,9 +4,10 @@ The ``onnx`` package ships the node test cases as Python generators
 (``onnx.backend.test.case.node``; pip wheels leave out the ``data/node`` folder of
 ``.pb`` files, so the cases are built in memory by importing the op's case module, as
 ``collect_testcases`` does: the same ``model.onnx`` and input/output tensors the files
-hold). Each case is one ONNX node; its attributes (``auto_pad``, ``pads``, ``strides``, ``dilations``, ``group``,
-``ceil_mode``, ``count_include_pad``, ``output_shape``/``output_padding``, ``p``, ...) are
-mapped onto the matching convwise function and the outputs compared.
+hold). Each case is one ONNX node; its attributes (``auto_pad``, ``pads``, ``strides``,
+``dilations``, ``group``, ``ceil_mode``, ``count_include_pad``,
+``output_shape``/``output_padding``, ``p``, ...) are mapped onto the matching convwise
+function and the outputs compared.
 
 Every case of the covered op types runs (:data:`NOT_RUN` would list exceptions with their
 reasons; it is empty). Where ONNX goes beyond torch.nn.functional the case is mapped onto
