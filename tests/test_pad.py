@@ -150,7 +150,7 @@ ERRORS = [
     (lambda: cf.pad(np.ones((1, 0, 3)), (1, 1), "reflect"), ValueError, ["pad", "non-zero", "(1, 0, 3)"]),
     (lambda: cf.pad(np.ones((1, 4)), (1, 1), "reflect", value=2.0), ValueError, ["pad", "'reflect'", "value=2.0"]),
     (lambda: cf.pad(np.ones((1, 4)), (1, 1), value="x"), TypeError, ["pad", "value", "'x'"]),
-    (lambda: cf.pad(np.ones((1, 4), dtype=np.int64), (1, 1)), TypeError, ["pad", "input", "int64"]),
+    (lambda: cf.pad(np.ones((1, 4), dtype=np.complex128), (1, 1)), TypeError, ["pad", "input", "complex128"]),
     (lambda: cf.pad(np.ones((1, 4), dtype=np.complex64), (1, 1)), TypeError, ["pad", "input", "complex64"]),
     (lambda: cf.pad_backward(np.ones((1, 5)), (1, 4), (1, 1), "reflect"), ValueError,
      ["pad_backward", "grad_output", "(1, 6)", "(1, 5)"]),

@@ -146,6 +146,7 @@ def save(path, model: nn.Module, metadata: dict) -> None:
 
 def load(path) -> tuple[nn.Module, dict]:
     """Rebuild the model saved by :func:`save`; returns ``(model, metadata)``."""
+    from . import mnist  # noqa: F401  (registers "mnist_cnn" in ARCHITECTURES)
     path = os.fspath(path)
     try:
         archive = np.load(path, allow_pickle=False)

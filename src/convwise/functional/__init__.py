@@ -20,3 +20,16 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "pad",
            "max_pool_nd_backward", "avg_pool_nd_backward", "adaptive_avg_pool_nd_backward",
            "adaptive_max_pool_nd_backward", "pad_backward"]
+
+# parity (issue 15): unfold/fold, lp_pool, max_unpool, nearest interpolate, and the dtype policy
+from . import _dtypes, _pool_pairs  # noqa: E402
+from .fold import fold, unfold  # noqa: E402
+from .interpolate import interpolate, interpolate_backward  # noqa: E402
+from .lp_pool import lp_pool1d, lp_pool2d, lp_pool3d, lp_pool_nd_backward  # noqa: E402
+from .unpool import max_unpool1d, max_unpool2d, max_unpool3d, max_unpool_nd_backward  # noqa: E402
+
+_pool_pairs.wrap_public(globals())      # (lo, hi) padding pairs for max/avg pooling (beyond torch)
+_dtypes.wrap_public(globals())          # dtypes as torch 2.13 accepts them (outermost)
+__all__ += ["unfold", "fold", "lp_pool1d", "lp_pool2d", "lp_pool3d", "lp_pool_nd_backward",
+            "max_unpool1d", "max_unpool2d", "max_unpool3d", "max_unpool_nd_backward",
+            "interpolate", "interpolate_backward"]

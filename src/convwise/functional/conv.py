@@ -100,7 +100,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     weight : array ``(C_out, C_in / groups, kH, kW)`` of the same dtype
     bias : optional array ``(C_out,)``
     stride, dilation : int or (int, int)
-    padding : int, (int, int), ``'same'`` or ``'valid'``
+    padding : int, (int, int), per-side pairs ``((top, bottom), (left, right))``, ``'same'`` or ``'valid'``
     groups : int dividing both channel counts
     method : ``'auto'`` or an algorithm name from :func:`convwise.algorithms.available`
 

@@ -18,12 +18,14 @@ matching scatter-add, so cells copied several times accumulate.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from ..arithmetic import _is_int
 from ._args import as_float_array
+from ._dtypes import as_array, check_dtype
 
 __all__ = ["pad", "pad_backward"]
 
@@ -126,10 +128,13 @@ def pad(input, pad, mode="constant", value=0.0):
 
     Parameters
     ----------
-    input : array, float32 or float64
+    input : array of any dtype torch pads: float16/32/64, integer, unsigned or bool
+        (bool not in ``'reflect'``/``'replicate'`` mode, as torch)
     pad : tuple of ints ``(lo_last, hi_last, lo_second_last, hi_second_last, ...)``; negative crops
     mode : ``'constant'``, ``'reflect'``, ``'replicate'`` or ``'circular'``
-    value : float, the fill of ``'constant'`` (other modes accept only 0 or None)
+    value : float, the fill of ``'constant'`` (other modes accept only 0 or None); for an
+        integer input it is truncated toward zero and must fit the dtype, for a bool input
+        any non-zero value is True (torch's rules)
 
     Shape
     -----
@@ -144,12 +149,17 @@ def pad(input, pad, mode="constant", value=0.0):
     [[9.0, 0.0, 1.0]]
     """
     fn = "pad"
-    x = as_float_array(input, fn=fn, name="input")
+    x = as_array(input, fn=fn, name="input")
+    check_dtype(x, "pad", fn=fn)
+    if x.dtype == np.bool_ and mode in ("reflect", "replicate"):
+        raise TypeError(f"{fn}: input dtype bool is not supported in mode={mode!r} (as in torch)")
     plan = _plan(x.shape, pad, mode, fn)
     if value is None:
         value = 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: value must be a real number, got {type(value).__name__} {value!r}")
+    if mode == "constant":
+        value = _fill(value, x.dtype, fn)
     if mode != "constant":
         if value != 0:
             raise ValueError(f"{fn}: mode={mode!r} takes no fill value, got value={value!r}")
@@ -166,6 +176,18 @@ def pad(input, pad, mode="constant", value=0.0):
     y = np.full(shape, value, dtype=x.dtype)
     y[tuple(target)] = x[tuple(source)]
     return y
+
+
+def _fill(value, dtype: np.dtype, fn: str):
+    """torch's conversion of the fill value to the input's dtype (ValueError if it cannot fit)."""
+    if dtype == np.bool_:
+        return bool(value != 0)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (math.isfinite(value) and info.min <= value <= info.max):
+            raise ValueError(f"{fn}: value={value!r} cannot be converted to dtype {dtype} without overflow")
+        return int(value)            # truncation toward zero, as torch
+    return value
 
 
 def pad_backward(grad_output, input_shape, pad, mode):

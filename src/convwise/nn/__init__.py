@@ -36,3 +36,16 @@ __all__ = [
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     "ReLU", "Flatten", "Linear", "Dropout", "Identity", "CrossEntropyLoss", "MSELoss",
 ]
+
+# parity (issue 15): normalisation, activations, channel dropout, nearest upsampling, lp/unpool, fold
+from .activation import Hardswish, LeakyReLU, LogSoftmax, ReLU6, Sigmoid, Softmax, Tanh  # noqa: E402
+from .dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: E402
+from .fold import Fold, Unfold  # noqa: E402
+from .lppool import LPPool1d, LPPool2d, LPPool3d  # noqa: E402
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d  # noqa: E402
+from .unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: E402
+from .upsample import Upsample  # noqa: E402
+
+__all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Tanh", "Sigmoid", "LeakyReLU", "ReLU6", "Hardswish",
+            "Softmax", "LogSoftmax", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "LPPool1d", "LPPool2d",
+            "LPPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Fold", "Unfold"]

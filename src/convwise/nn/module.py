@@ -101,6 +101,13 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+class _BufferSlot(namedtuple("_BufferSlot", ["module", "name"])):
+    """Where ``load_state_dict`` writes a buffer (it has a parameter's ``shape`` and ``dtype``)."""
+
+    shape = property(lambda self: self.module._buffers[self.name].shape)
+    dtype = property(lambda self: self.module._buffers[self.name].dtype)
+
+
 def _addindent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     if len(lines) == 1:
@@ -121,6 +128,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())  # non-trainable state (BatchNorm's running stats)
         object.__setattr__(self, "training", True)
 
     # ---------------------------------------------------------------- registration
@@ -146,12 +154,14 @@ class Module:
             if value is not None:
                 raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} to submodule {name!r}")
             self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", ()):
+            self._buffers[name] = None if value is None else np.asarray(value)
         else:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str):
         # only called when normal lookup fails
-        for table in ("_parameters", "_modules"):
+        for table in ("_parameters", "_modules", "_buffers"):
             entries = self.__dict__.get(table)
             if entries is not None and name in entries:
                 return entries[name]
@@ -173,6 +183,22 @@ class Module:
             raise TypeError(f"{type(self).__name__}: {name} must be a Parameter or None, got {type(param).__name__}")
         self.__dict__.pop(name, None)
         self._parameters[name] = param
+
+    def register_buffer(self, name: str, array) -> None:
+        """Register a non-trainable array (e.g. ``running_mean``): saved in ``state_dict``, not a parameter."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{type(self).__name__}: buffer name must be a non-empty string without '.', got {name!r}")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = None if array is None else np.asarray(array)
+
+    def _state_entries(self):
+        """``(dotted key, module, name, is_buffer)`` for every parameter and buffer, in torch's order."""
+        for module_prefix, module in self.named_modules():
+            tables = ((module._parameters, False), (module.__dict__.get("_buffers", {}), True))
+            for table, is_buffer in tables:
+                for name, value in table.items():
+                    if value is not None:
+                        yield (f"{module_prefix}.{name}" if module_prefix else name), module, name, is_buffer
 
     def add_module(self, name: str, module: "Module | None") -> None:
         if not isinstance(name, str) or not name or "." in name:
@@ -226,10 +252,9 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter array under torch's key names (``0.weight``, ``0.bias``, ...)."""
         result = OrderedDict()
-        for module_prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if param is not None:
-                    result[f"{module_prefix}.{name}" if module_prefix else name] = param.data.copy()
+        for key, module, name, is_buffer in self._state_entries():
+            value = module._buffers[name] if is_buffer else module._parameters[name].data
+            result[key] = np.array(value, copy=True)
         return result
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -244,10 +269,8 @@ class Module:
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"{fn}: state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
         expected = OrderedDict()
-        for module_prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if param is not None:
-                    expected[f"{module_prefix}.{name}" if module_prefix else name] = param
+        for key, module, name, is_buffer in self._state_entries():
+            expected[key] = _BufferSlot(module, name) if is_buffer else module._parameters[name]
         given = list(state_dict.keys())
         missing = [key for key in expected if key not in state_dict]
         unexpected = [key for key in given if key not in expected]
@@ -273,7 +296,10 @@ class Module:
                                  f"the state_dict has shape {value.shape}")
             updates.append((param, value))
         for param, value in updates:
-            param.data = np.array(value, dtype=param.dtype, copy=True)
+            if isinstance(param, _BufferSlot):
+                param.module._buffers[param.name] = np.array(value, dtype=param.dtype, copy=True)
+            else:
+                param.data = np.array(value, dtype=param.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- modes, grads, dtype
@@ -302,6 +328,10 @@ class Module:
             param.data = param.data.astype(dtype)
             if param.grad is not None:
                 param.grad = param.grad.astype(dtype)
+        for module in self.modules():
+            for name, value in module.__dict__.get("_buffers", {}).items():
+                if value is not None and value.dtype.kind == "f":
+                    module._buffers[name] = value.astype(dtype)
         return self
 
     def double(self) -> "Module":
