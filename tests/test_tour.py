@@ -25,8 +25,10 @@ def test_tour_end_to_end(tmp_path):
         assert os.path.getsize(path) > 0
     with Image.open(out / "conv-5x5-example.gif") as gif:
         assert gif.n_frames == 10
+    from convwise.viz.sweep import FIGURE_SIZE
+
     with Image.open(out / "sweep-kernel_size.png") as png:
-        assert png.size == (1000, 400)
+        assert png.size == FIGURE_SIZE
 
 
 def test_tour_bad_out(tmp_path, capsys):
