@@ -19,7 +19,7 @@ def test_tour_end_to_end(tmp_path):
         assert f"[{number}/6]" in text
     assert "= 8" in text and "8  9  8" in text and "61,706" in text
     announced = [line.strip() for line in text.split("Files written:")[1].splitlines() if line.strip()]
-    assert len(announced) == 6
+    assert len(announced) == 7
     assert sorted(os.path.basename(p) for p in announced) == sorted(os.listdir(out))
     for path in announced:
         assert os.path.getsize(path) > 0

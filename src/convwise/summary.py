@@ -38,6 +38,7 @@ import os
 import sys
 import types
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from . import arithmetic
 from .layer_kinds import KINDS, kind_of
@@ -221,7 +222,7 @@ def _module_spec(module) -> dict | None:
     kind = kind_of(cls)
     if kind is None:
         return None
-    spec = {"type": cls}
+    spec: dict[str, Any] = {"type": cls}
     if kind == "activation":
         return spec
     for key in sorted(KINDS[kind].keys):
@@ -323,7 +324,8 @@ def _pool(walk, spec, row, where):
     g = arithmetic.pool_geometry(walk.shape[1:], _list(spec["kernel_size"]), _list(spec.get("stride")),
                                  _list(spec.get("padding", 0)), _list(dilation), bool(spec.get("ceil_mode", False)),
                                  fn=where)
-    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, dilation=g.dilation)
+    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding,
+               dilation=g.dilation if row["type"] == "max_pool" else None)  # average pooling has no dilation
     walk.rf_layers.append({"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding,
                            "dilation": g.dilation})
     walk.shape = (walk.shape[0], *g.output_size)
@@ -456,7 +458,7 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
         ndim = len(walk.shape) - 1
         if KINDS[kind].spatial and ndim == 0:
             raise ValueError(f"{where}: needs a (C, *spatial) input, got shape {format_shape(walk.shape)}")
-        row = dict(index=index, name=f"{label} ({raw})" if label and label != raw else str(raw), type=kind)
+        row: dict[str, Any] = dict(index=index, name=f"{label} ({raw})" if label and label != raw else str(raw), type=kind)
         _HANDLERS[kind](walk, spec, row, where)
         if not walk.rf_broken and ndim:
             if walk.rf_layers:

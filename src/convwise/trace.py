@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from . import arithmetic
 from .layer_kinds import WINDOW_KINDS, kind_of
@@ -95,7 +96,7 @@ class Trace:
     """
 
     op: str
-    geometry: object
+    geometry: Any   # ConvGeometry, TransposeGeometry or PoolGeometry
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
     kernel_size: tuple[int, ...]
@@ -307,6 +308,7 @@ def trace(input_size, kernel_size, stride=None, padding=0, dilation=1, *, op: st
         or when output positions x kernel taps exceed :data:`MAX_TAPS`.
     """
     op = _normalise_op(op)
+    geometry: Any
     ndim_given = len(input_size) if isinstance(input_size, (tuple, list)) else 1
     fn = f"{op}{ndim_given}d"  # the function a learner knows (conv2d), not an internal name
     if op in ("max_pool", "avg_pool"):

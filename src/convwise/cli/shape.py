@@ -11,10 +11,17 @@ import argparse
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from .. import arithmetic as ar
 from ..layer_kinds import WINDOW_KINDS, kind_of
-from ..notation import format_padding, format_shape, format_sizes, parse_ints, parse_padding
+from ..notation import (
+    format_padding,
+    format_shape,
+    format_sizes,
+    parse_ints,
+    parse_padding,
+)
 
 __all__ = ["register", "run", "parse_input", "parse_layer"]
 
@@ -189,7 +196,7 @@ class Result:
     index: int
     kind: str
     fn: str
-    geometry: object
+    geometry: Any
     in_channels: int
     out_channels: int
     groups: int
@@ -200,7 +207,7 @@ class Result:
     uncovered: tuple = ()
     trailing: tuple = ()
     out_channels_assumed: bool = False
-    receptive_field: object = None
+    receptive_field: Any = None
 
 
 def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int) -> Result:
@@ -217,6 +224,7 @@ def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int
     kernel = _ints(values["kernel"], fn=fn, name="kernel_size")
     dilation = _ints(values.get("dilation", "1"), fn=fn, name="dilation")
     padding = _padding(values.get("padding", "0"), fn=fn, ndim=ndim)
+    geometry: Any
     if layer.kind in ("max_pool", "avg_pool"):
         stride = _ints(values["stride"], fn=fn, name="stride") if "stride" in values else None
         geometry = ar.pool_geometry(spatial, kernel, stride, padding, dilation, bool(values.get("ceil_mode")), fn=fn)
@@ -227,6 +235,8 @@ def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int
     out_channels = _ints(values["out_channels"], fn=fn, name="out_channels") if "out_channels" in values else channels
     bias = values.get("bias", True)
     ar.check_channels(channels, out_channels, groups, fn=fn)
+    uncovered: tuple
+    trailing: tuple
     if layer.kind == "conv_transpose":
         output_padding = _ints(values.get("output_padding", "0"), fn=fn, name="output_padding")
         geometry = ar.conv_transpose_geometry(spatial, kernel, stride, padding, output_padding, dilation, fn=fn)
@@ -366,7 +376,7 @@ def _text(shape: InputShape, results: list[Result], shapes: list[list[int]], dim
         lines.extend(f"  {name:<16} {value}" for name, value in rows)
         warnings.extend(_warnings(result, dims))
     if len(results) > 1:
-        table = [["", "input", _x(shapes[0]), "", "", ""]]
+        table: list[list[Any]] = [["", "input", _x(shapes[0]), "", "", ""]]
         for result, out_shape in zip(results, shapes[1:]):
             rf = result.receptive_field
             table.append([result.index, result.fn, _x(out_shape), f"{result.params:,}", f"{result.macs:,}",
@@ -462,9 +472,9 @@ def run(args) -> int:
         options = ", ".join(single.written.values()) or ("--pool" if args.pool else "--transposed")
         raise ValueError(f"shape: the single-layer options ({options}) cannot be combined with layer specs; "
                          f"write them in each spec (e.g. 'conv k=3 s=2')")
-    layers = [parse_layer(spec, index) for index, spec in enumerate(specs, start=1)] if specs else [single]
-    if layers == [None]:
+    if not specs and single is None:
         raise ValueError("shape: nothing to compute: give a kernel (-k 3) or layer specs ('conv k=3 o=16')")
+    layers = [parse_layer(spec, index) for index, spec in enumerate(specs, start=1)] if specs else [cast(Layer, single)]
 
     dims = _DIM_NAMES[len(shape.spatial)]
     batch = shape.batch if shape.batch is not None else 1

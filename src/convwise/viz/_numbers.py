@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -112,22 +113,30 @@ def numbers(t: Trace, input, weight=None, bias=None, activation: str | None = No
         pre, index = pre[0], index[0]
         for step in t.steps:
             for channel in range(t.out_channels):
-                source = np.unravel_index(int(index[(channel, *step.output)]), t.input_size)
-                source = tuple(int(s) for s in source)
+                source = tuple(int(s) for s in np.unravel_index(int(index[(channel, *step.output)]),
+                                                                 t.input_size))
                 winners[(channel, step.output)] = next(tap.grid for tap in step.taps if tap.source == source)
     elif t.op == "avg_pool":
         pre = _fn(t, "avg_pool")(x[None], t.kernel_size, t.stride, pads, ceil_mode=t.ceil_mode,
                                  count_include_pad=t.count_include_pad)[0]
     else:
-        pre = _conv(t, x, w, b)
+        weights: Any = w
+        pre = _conv(t, x, weights, b)
         partials = np.zeros((t.out_channels, t.in_channels, *t.output_size))
         for co in range(t.out_channels):
             for ci in t.inputs_of(co):
                 a, c = t.weight_channels(co, ci)
-                partials[co, ci] = _conv(t, x[ci:ci + 1], w[a:a + 1, c:c + 1], groups=1)[0]
-    y = ACTIVATION_FUNCTIONS[activation](pre) if activation else pre
+                partials[co, ci] = _conv(t, x[ci:ci + 1], weights[a:a + 1, c:c + 1], groups=1)[0]
+    y = _activate(activation, pre)
     grids = t.grid_values(x, fill=-math.inf if t.op == "max_pool" else 0.0)
     return Numbers(x, w, b, np.asarray(pre, float), np.asarray(y, float), grids, partials, winners, activation)
+
+
+def _activate(activation: str | None, values):
+    if not activation:
+        return values
+    function: Any = ACTIVATION_FUNCTIONS[activation]
+    return function(values)
 
 
 def scatter_sums(canvas: Trace, x, w, order) -> list[np.ndarray]:

@@ -37,8 +37,8 @@ def _rc(cell):
 def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
     from PIL import ImageDraw
 
-    from .animate import _plan, _progress
     from ._numbers import scatter_sums
+    from .animate import _plan, _progress
 
     if t.in_channels != 1 or t.out_channels != 1:
         raise ValueError(f"animate: the scatter view draws one channel, got in_channels={t.in_channels}, "
@@ -86,10 +86,10 @@ def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
         for j in _all_positions(t.input_size):
             k = order_index[j]
             fill = COLORS["tap"] if k == now else COLORS["done"] if k < now else COLORS["input"]
-            value = None if nums is None else _text.fmt(float(nums.x[(0, *j)]))
-            _draw.cell(draw, lay.box("input", *_rc(j)), fill, value=value)
+            shown = None if nums is None else _text.fmt(float(nums.x[(0, *j)]))
+            _draw.cell(draw, lay.box("input", *_rc(j)), fill, value=shown)
         hit = {o: tap for o, tap in stamps.get(source, [])} if source is not None else {}
-        reached = set()
+        reached: set = set()
         for j, targets in stamps.items():
             if order_index[j] <= now:
                 reached.update(o for o, _ in targets)
@@ -97,13 +97,13 @@ def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
             fill = COLORS["tap"] if c in hit else COLORS["done"] if c in reached else COLORS["pending"]
             if cropped(c) and c not in hit:
                 fill = COLORS["cropped"]
-            value = None
+            shown = None
             if sums is not None and c in reached:
-                value = _text.fmt(float(sums[source][c]))
+                shown = _text.fmt(float(sums[source][c]))
             weight = None
             if nums is not None and c in hit:
                 weight = "×" + _text.fmt(float(nums.w[(0, 0, *hit[c].weight)]))
-            _draw.cell(draw, lay.box("output", *_rc(c)), fill, value=value, weight=weight,
+            _draw.cell(draw, lay.box("output", *_rc(c)), fill, value=shown, weight=weight,
                        outline=COLORS["muted"] if cropped(c) else None)
         # the real output: the part not cropped
         x0 = lay.box("output", *_rc(tuple(lows)))[:2]

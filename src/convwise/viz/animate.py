@@ -35,9 +35,10 @@ from ..trace import Trace
 from . import _draw, _numbers, _text
 from ._draw import COLORS, GROUP_COLORS, save_gif
 from ._layout import Layout, auto_cell, layout
+from .gallery import GALLERY, gallery, gallery_entries
 
 __all__ = ["COLORS", "GROUP_COLORS", "Layout", "layout", "render", "animate", "save_gif", "window_texts",
-           "gallery", "GALLERY", "MAX_FRAMES", "plan_positions"]
+           "gallery", "GALLERY", "gallery_entries", "MAX_FRAMES", "plan_positions"]
 
 #: frames per animation (beyond the intro) unless the caller asks for more
 MAX_FRAMES = 60
@@ -258,12 +259,4 @@ def animate(t: Trace, path=None, *, input=None, weight=None, bias=None, activati
             frame.save(os.path.join(frames_dir, f"frame_{index:03d}.png"), optimize=True)
     return frames, lay
 
-
-def __getattr__(name):  # the gallery lives in its own module; keep its names reachable from here
-    if name in ("gallery", "GALLERY", "gallery_entries"):
-        from . import gallery as _gallery
-
-        return {"gallery": _gallery.gallery, "GALLERY": _gallery.GALLERY,
-                "gallery_entries": _gallery.gallery_entries}[name]
-    raise AttributeError(name)
 

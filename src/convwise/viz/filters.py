@@ -12,6 +12,8 @@ by layer (the model's own forward, one child at a time) and draws a PNG with mat
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..notation import format_shape
@@ -73,13 +75,13 @@ def draw_network(model, image, path, *, label=None, title: str = "") -> list[tup
     if image.ndim != 3:
         raise ValueError(f"filters: image must be (C, H, W), got shape {image.shape}")
     outputs = layer_outputs(model, image)
-    convs = [(name, layer) for name, layer, _ in outputs if type(layer).__name__ == "Conv2d"]
+    convs: list[tuple[str, Any]] = [(name, layer) for name, layer, _ in outputs if type(layer).__name__ == "Conv2d"]
     spatial = [(name, layer, out) for name, layer, out in outputs if out.ndim == 3]
     logits = outputs[-1][2].ravel()
     heights = [1.6] + [max(1.0, min(3.2, 0.09 * min(np.shape(layer.weight.data)[:2]) + 0.6))
                        for _, layer in convs] + [1.15] * len(spatial)
     fig = plt.figure(figsize=(13, sum(heights) + 0.5), dpi=100, layout="constrained")
-    subfigs = fig.subfigures(len(heights), 1, height_ratios=heights)
+    subfigs: Any = fig.subfigures(len(heights), 1, height_ratios=heights)
     drawn = []
 
     top = subfigs[0].subplots(1, 2, gridspec_kw={"width_ratios": [1, 5]})
