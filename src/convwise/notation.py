@@ -77,7 +77,7 @@ def parse_ints(text, *, fn: str, name: str, minimum: int | None = None, negative
     pattern = r"-?\d+" if negative else r"\d+"
     if not parts or not all(re.fullmatch(pattern, part) for part in parts):
         kind = "ints" if negative else "non-negative ints"
-        raise ValueError(f"{fn}: {name} must be {kind} joined by 'x' or ',' (e.g. 3 or 3x32x32), "
+        raise ValueError(f"{fn}: {name} must be {kind} joined by 'x' or ',' (e.g. 3, 5x3 or 3,32,32), "
                          f"got {name}={text!r}")
     numbers = tuple(int(part) for part in parts)
     if minimum is not None and any(n < minimum for n in numbers):
