@@ -95,8 +95,12 @@ def to_palette(frames, colours):
     return images
 
 
-def save_gif(frames, path, *, duration: int = 700, hold: int = 2000) -> None:
+def save_gif(frames, path, *, duration: int = 700, hold: int = 2000, progress: bool = False) -> None:
     """Write frames as a looping GIF on a fixed palette (exact colours, small files); the last is held."""
+    if progress:
+        from tqdm import tqdm
+
+        frames = tqdm(frames, desc="writing GIF", unit="frame", leave=False)
     quantised = to_palette(frames, palette())
     durations = [duration] * len(frames)
     durations[0] = max(duration, 900)

@@ -164,60 +164,74 @@ def _render_gather(t: Trace, nums, *, cell, max_frames, progress):
                  numeric_lines=max((len(v) for v in texts.values()), default=0))
     names = ("input (stretched, padded)" if t.op == "conv_transpose" else "input",
              "output" + (f" (after {_text.ACTIVATIONS[nums.activation][0]})" if nums and nums.activation else ""))
-    base = _draw.background(lay, t, legend, names)
     n = len(t.steps)
+
+    def input_cell(draw, ci, c, kind, tap=None, kernel=None):
+        fill = COLORS[("tap" if kind == "input" else "tap_padding") if tap is not None else kind]
+        value = weight = None
+        if nums is not None and kind != "outside" and not (kind == "padding" and t.op == "max_pool"):
+            value = _text.fmt(float(nums.grids[(ci, *c)]))
+        if tap is not None and kernel is not None:
+            weight = "×" + _text.fmt(float(kernel[tap.weight]))
+        _draw.cell(draw, lay.box("input", *_rc(c), channel=ci), fill,
+                   outline=COLORS["grid_line"] if kind == "input" else COLORS["muted"], value=value, weight=weight,
+                   ink=COLORS["text"] if kind == "input" else COLORS["muted"])
+
+    def output_cell(draw, key, state):
+        c2, j = divmod(key, n)
+        value = None
+        if nums is not None and state != "pending":
+            value = _text.fmt(float(nums.y[(c2, *t.steps[j].output)]))
+        _draw.cell(draw, lay.box("output", *_rc(t.steps[j].output), channel=c2), COLORS[state], value=value,
+                   ink=COLORS["background"] if state == "current" else COLORS["text"])
+
+    # what does not change between frames is drawn once: every cell in its plain state; then each frame
+    # draws only the window's cells, and the outputs computed so far accumulate on a running image
+    running = _draw.background(lay, t, legend, names)
+    draw = ImageDraw.Draw(running)
+    for ci in range(t.in_channels):
+        for c, kind in kinds.items():
+            input_cell(draw, ci, c, kind)
+    for key in range(t.out_channels * n):
+        output_cell(draw, key, "pending")
+    done_upto = 0
     frames = []
     for frame in _progress([None] + frames_spec, progress):
-        image = base.copy()
-        draw = ImageDraw.Draw(image)
         co, i = frame if frame else (0, -1)
-        step = t.steps[i] if frame else None
         now = co * n + i if frame else -1
-        active = set(t.inputs_of(co)) if frame else set()
-        tapped = {tap.grid: tap for tap in step.taps} if step else {}
-        for ci in range(t.in_channels):
-            kernel = nums.kernel(t, co, ci) if nums is not None and ci in active else None
-            for c, kind in kinds.items():
-                box = lay.box("input", *_rc(c), channel=ci)
-                hit = ci in active and c in tapped
-                fill = COLORS[("tap" if kind == "input" else "tap_padding") if hit else kind]
-                value = weight = None
-                if nums is not None and kind != "outside" and not (kind == "padding" and t.op == "max_pool"):
-                    value = _text.fmt(float(nums.grids[(ci, *c)]))
-                if hit and kernel is not None:
-                    weight = "×" + _text.fmt(float(kernel[tapped[c].weight]))
-                _draw.cell(draw, box, fill, outline=COLORS["grid_line"] if kind == "input" else COLORS["muted"],
-                           value=value, weight=weight, ink=COLORS["text"] if kind == "input" else COLORS["muted"])
-            if step is not None and ci in active:
-                b0 = lay.box("input", *_rc(step.taps[0].grid), channel=ci)
-                b1 = lay.box("input", *_rc(step.taps[-1].grid), channel=ci)
-                draw.rectangle([b0[0], b0[1], b1[2], b1[3]], outline=COLORS["window"], width=2)
-                if nums is not None and t.op == "max_pool":  # torch's winner, over the window's outline
-                    winner = lay.box("input", *_rc(nums.winners[(co, step.output)]), channel=ci)
-                    draw.rectangle(winner, outline=COLORS["winner"], width=3)
-        for c2 in range(t.out_channels):
-            for j, other in enumerate(t.steps):
-                key = c2 * n + j
-                state = "pending" if key > now else "current" if key == now else "done"
-                value = None
-                if nums is not None and state != "pending":
-                    value = _text.fmt(float(nums.y[(c2, *other.output)]))
-                _draw.cell(draw, lay.box("output", *_rc(other.output), channel=c2), COLORS[state], value=value,
-                           ink=COLORS["background"] if state == "current" else COLORS["text"])
-        if step is not None:
-            out_box = lay.box("output", *_rc(step.output), channel=co)
-            draw.rectangle(out_box, outline=COLORS["window"], width=2)
-            if lay.channel_labels:
-                colour = _draw.group_colour(co // max(t.out_channels // t.groups, 1)) if not t.is_pool else \
-                    _draw.group_colour(co)
-                ox, oy, orows, _ = lay.grids[lay.key("output", co)]
-                for ci in sorted(active):
-                    ix, iy, irows, icols = lay.grids[lay.key("input", ci)]
-                    draw.line([(ix + icols * lay.cell + 4, iy + irows * lay.cell // 2),
-                               (ox - 34, oy + orows * lay.cell // 2)], fill=colour, width=2)
-            for k, line in enumerate(texts.get((co, i), [])):
-                draw.text((_draw.MARGIN, lay.numeric_y + k * (lay.line_height + 2)), line, fill=COLORS["text"],
-                          font=body)
+        for key in range(done_upto, max(now, 0)):
+            output_cell(draw, key, "done")
+        done_upto = max(done_upto, now)
+        image = running.copy()
+        if frame is None:
+            frames.append(image)
+            continue
+        step = t.steps[i]
+        canvas = ImageDraw.Draw(image)
+        active = sorted(t.inputs_of(co))
+        for ci in active:
+            kernel = nums.kernel(t, co, ci) if nums is not None else None
+            for tap in step.taps:
+                input_cell(canvas, ci, tap.grid, kinds[tap.grid], tap, kernel)
+            b0 = lay.box("input", *_rc(step.taps[0].grid), channel=ci)
+            b1 = lay.box("input", *_rc(step.taps[-1].grid), channel=ci)
+            canvas.rectangle([b0[0], b0[1], b1[2], b1[3]], outline=COLORS["window"], width=2)
+            if nums is not None and t.op == "max_pool":  # torch's winner, over the window's outline
+                winner = lay.box("input", *_rc(nums.winners[(co, step.output)]), channel=ci)
+                canvas.rectangle(winner, outline=COLORS["winner"], width=3)
+        output_cell(canvas, now, "current")
+        canvas.rectangle(lay.box("output", *_rc(step.output), channel=co), outline=COLORS["window"], width=2)
+        if lay.channel_labels:
+            colour = _draw.group_colour(co // max(t.out_channels // t.groups, 1)) if not t.is_pool else \
+                _draw.group_colour(co)
+            ox, oy, orows, _ = lay.grids[lay.key("output", co)]
+            for ci in active:
+                ix, iy, irows, icols = lay.grids[lay.key("input", ci)]
+                canvas.line([(ix + icols * lay.cell + 4, iy + irows * lay.cell // 2),
+                             (ox - 34, oy + orows * lay.cell // 2)], fill=colour, width=2)
+        for k, line in enumerate(texts.get((co, i), [])):
+            canvas.text((_draw.MARGIN, lay.numeric_y + k * (lay.line_height + 2)), line, fill=COLORS["text"],
+                        font=body)
         frames.append(image)
     return frames, lay
 
@@ -252,7 +266,7 @@ def animate(t: Trace, path=None, *, input=None, weight=None, bias=None, activati
     frames, lay = render(t, input=input, weight=weight, bias=bias, activation=activation, values=values, cell=cell,
                          seed=seed, max_frames=max_frames, view=view, progress=progress)
     if path is not None:
-        save_gif(frames, path, duration=duration, hold=hold)
+        save_gif(frames, path, duration=duration, hold=hold, progress=progress)
     if frames_dir is not None:
         os.makedirs(frames_dir, exist_ok=True)
         for index, frame in enumerate(frames):
