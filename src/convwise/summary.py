@@ -42,6 +42,7 @@ from typing import Any
 
 from . import arithmetic
 from .layer_kinds import KINDS, kind_of
+from .layer_walk import window_step
 from .notation import format_padding, format_shape
 
 __all__ = ["LayerSummary", "ModelSummary", "summary", "load_model", "normalise_layers"]
@@ -272,10 +273,6 @@ def normalise_layers(model, prefix: str = "") -> list[tuple[str, dict]]:
 # --------------------------------------------------------------------------- the walk
 
 
-def _spatial_tuple(value, ndim, *, fn, name):
-    return arithmetic.ntuple(list(value) if isinstance(value, tuple) else value, ndim, fn=fn, name=name)
-
-
 @dataclass
 class _Walk:
     """What the walk carries from layer to layer."""
@@ -294,41 +291,21 @@ def _channels(walk, spec, key, where):
     return walk.shape[0]
 
 
-def _conv(walk, spec, row, where):
-    spatial = walk.shape[1:]
-    ndim = len(spatial)
-    c_in = _channels(walk, spec, "in_channels", where)
-    c_out, groups = spec["out_channels"], spec.get("groups", 1)
-    kernel = _spatial_tuple(spec["kernel_size"], ndim, fn=where, name="kernel_size")
-    stride, padding, dilation = _list(spec.get("stride", 1)), _list(spec.get("padding", 0)), _list(
-        spec.get("dilation", 1))
-    arithmetic.check_channels(c_in, c_out, groups, fn=where)
-    if row["type"] == "conv":
-        g = arithmetic.conv_geometry(spatial, kernel, stride, padding, dilation, fn=where)
-        macs = arithmetic.conv_macs(c_in, c_out, kernel, g.output_size, groups, batch=walk.batch, fn=where)
-        walk.rf_layers.append({"kernel_size": kernel, "stride": g.stride, "padding": g.padding,
+def _window(walk, spec, row, where):
+    """Convolution, transposed convolution, max and average pooling: one shared step."""
+    if row["type"] in ("conv", "conv_transpose"):
+        _channels(walk, spec, "in_channels", where)
+    step = window_step(row["type"], spec, walk.shape, batch=walk.batch, fn=where)
+    g = step.geometry
+    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, params=step.params, macs=step.macs,
+               dilation=None if row["type"] == "avg_pool" else g.dilation,  # average pooling has no dilation
+               groups=step.groups if row["type"] in ("conv", "conv_transpose") else None)
+    if step.is_window_of_input:
+        walk.rf_layers.append({"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding,
                                "dilation": g.dilation})
     else:
-        g = arithmetic.conv_transpose_geometry(spatial, kernel, stride, padding,
-                                               _list(spec.get("output_padding", 0)), dilation, fn=where)
-        macs = arithmetic.conv_transpose_macs(c_in, c_out, kernel, spatial, groups, batch=walk.batch, fn=where)
         walk.rf_broken = True
-    params = arithmetic.conv_params(c_in, c_out, kernel, groups, bool(spec.get("bias", True)), fn=where)
-    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, dilation=g.dilation, groups=groups,
-               params=params, macs=macs)
-    walk.shape = (c_out, *g.output_size)
-
-
-def _pool(walk, spec, row, where):
-    dilation = spec.get("dilation", 1) if row["type"] == "max_pool" else 1
-    g = arithmetic.pool_geometry(walk.shape[1:], _list(spec["kernel_size"]), _list(spec.get("stride")),
-                                 _list(spec.get("padding", 0)), _list(dilation), bool(spec.get("ceil_mode", False)),
-                                 fn=where)
-    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding,
-               dilation=g.dilation if row["type"] == "max_pool" else None)  # average pooling has no dilation
-    walk.rf_layers.append({"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding,
-                           "dilation": g.dilation})
-    walk.shape = (walk.shape[0], *g.output_size)
+    walk.shape = step.output_shape
 
 
 def _adaptive(walk, spec, row, where):
@@ -381,7 +358,7 @@ def _unchanged(walk, spec, row, where):
 
 
 #: how each kind of the shared table (:data:`convwise.layer_kinds.KINDS`) changes the walk
-_HANDLERS = {"conv": _conv, "conv_transpose": _conv, "max_pool": _pool, "avg_pool": _pool,
+_HANDLERS = {"conv": _window, "conv_transpose": _window, "max_pool": _window, "avg_pool": _window,
              "adaptive_avg_pool": _adaptive, "adaptive_max_pool": _adaptive, "flatten": _flatten,
              "linear": _linear, "batch_norm": _batch_norm, "dropout": _unchanged, "activation": _unchanged}
 assert set(_HANDLERS) == set(KINDS), "every layer kind needs a summary handler"

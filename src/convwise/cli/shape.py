@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from .. import arithmetic as ar
-from ..layer_kinds import WINDOW_KINDS, kind_of
+from ..layer_kinds import KINDS, WINDOW_KINDS, kind_of
+from ..layer_walk import window_step
 from ..notation import (
     format_padding,
     format_shape,
@@ -75,12 +76,11 @@ _KEYS = {
     "ceil": "ceil_mode", "ceil_mode": "ceil_mode",
     "bias": "bias",
 }
-_ALLOWED = {
-    "conv": {"kernel", "stride", "padding", "dilation", "groups", "out_channels", "bias"},
-    "conv_transpose": {"kernel", "stride", "padding", "dilation", "groups", "out_channels", "output_padding", "bias"},
-    "max_pool": {"kernel", "stride", "padding", "dilation", "ceil_mode"},
-    "avg_pool": {"kernel", "stride", "padding", "ceil_mode"},
-}
+#: the command's key names -> torch's; what each kind accepts comes from the shared table
+_TORCH_NAMES = {"kernel": "kernel_size", "stride": "stride", "padding": "padding", "dilation": "dilation",
+                "groups": "groups", "out_channels": "out_channels", "output_padding": "output_padding",
+                "ceil_mode": "ceil_mode", "bias": "bias"}
+_ALLOWED = {kind: {key for key, torch in _TORCH_NAMES.items() if torch in KINDS[kind].keys} for kind in _KINDS}
 _OPTION_NAMES = {"kernel": "--kernel", "stride": "--stride", "padding": "--padding", "dilation": "--dilation",
                  "groups": "--groups", "out_channels": "--out-channels", "output_padding": "--output-padding",
                  "ceil_mode": "--ceil-mode", "bias": "--no-bias"}
@@ -221,34 +221,23 @@ def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int
     if "kernel" not in layer.values:
         raise ValueError(f"{fn}: layer {index} needs a kernel size (-k/--kernel, or k= in a layer spec)")
     values = layer.values
-    kernel = _ints(values["kernel"], fn=fn, name="kernel_size")
-    dilation = _ints(values.get("dilation", "1"), fn=fn, name="dilation")
-    padding = _padding(values.get("padding", "0"), fn=fn, ndim=ndim)
-    geometry: Any
-    if layer.kind in ("max_pool", "avg_pool"):
-        stride = _ints(values["stride"], fn=fn, name="stride") if "stride" in values else None
-        geometry = ar.pool_geometry(spatial, kernel, stride, padding, dilation, bool(values.get("ceil_mode")), fn=fn)
-        return Result(index, layer.kind, fn, geometry, channels, channels, 1, False, 0, 0, ar.explain(geometry),
-                      ar.uncovered_cells(geometry), ar.uncovered_input(geometry))
-    stride = _ints(values.get("stride", "1"), fn=fn, name="stride")
-    groups = _ints(values.get("groups", "1"), fn=fn, name="groups")
-    out_channels = _ints(values["out_channels"], fn=fn, name="out_channels") if "out_channels" in values else channels
-    bias = values.get("bias", True)
-    ar.check_channels(channels, out_channels, groups, fn=fn)
-    uncovered: tuple
-    trailing: tuple
-    if layer.kind == "conv_transpose":
-        output_padding = _ints(values.get("output_padding", "0"), fn=fn, name="output_padding")
-        geometry = ar.conv_transpose_geometry(spatial, kernel, stride, padding, output_padding, dilation, fn=fn)
-        macs = ar.conv_transpose_macs(channels, out_channels, geometry.kernel_size, spatial, groups, batch, fn=fn)
-        uncovered = trailing = ()
-    else:
-        geometry = ar.conv_geometry(spatial, kernel, stride, padding, dilation, fn=fn)
-        macs = ar.conv_macs(channels, out_channels, geometry.kernel_size, geometry.output_size, groups, batch, fn=fn)
+    spec: dict[str, Any] = {"kernel_size": _ints(values["kernel"], fn=fn, name="kernel_size"),
+                            "dilation": _ints(values.get("dilation", "1"), fn=fn, name="dilation"),
+                            "padding": _padding(values.get("padding", "0"), fn=fn, ndim=ndim)}
+    for key in ("stride", "groups", "out_channels", "output_padding"):
+        if key in values:
+            spec[key] = _ints(values[key], fn=fn, name=key)
+    spec["ceil_mode"] = bool(values.get("ceil_mode", False))
+    spec["bias"] = values.get("bias", True)
+    step = window_step(layer.kind, spec, (channels, *spatial), batch=batch, fn=fn)
+    geometry = step.geometry
+    uncovered: tuple = ()
+    trailing: tuple = ()
+    if step.is_window_of_input:
         uncovered, trailing = ar.uncovered_cells(geometry), ar.uncovered_input(geometry)
-    params = ar.conv_params(channels, out_channels, geometry.kernel_size, groups, bias, fn=fn)
-    return Result(index, layer.kind, fn, geometry, channels, out_channels, groups, bias, params, macs,
-                  ar.explain(geometry), uncovered, trailing, "out_channels" not in values)
+    return Result(index, layer.kind, fn, geometry, step.in_channels, step.out_channels, step.groups, step.bias,
+                  step.params, step.macs, ar.explain(geometry), uncovered, trailing,
+                  layer.kind in ("conv", "conv_transpose") and "out_channels" not in values)
 
 
 def _attach_receptive_fields(results: list[Result], ndim: int) -> None:
