@@ -201,3 +201,17 @@ def test_titles_use_the_one_padding_notation():
     assert "padding (0,1)" in lay.title[0] and "/" not in " ".join(lay.title)
     _, lay = viz.render(trace((5, 5), 3, padding=(1, 2)))
     assert "padding 1x2" in lay.title[0]
+
+
+def test_cli_reads_channels_from_the_arrays(tmp_path, capsys):
+    x = "[[[1,2,0],[3,4,1],[0,0,1]],[[0,1,1],[1,0,2],[1,1,1]]]"
+    w = "[[[[1,0],[0,1]],[[1,1],[0,0]]],[[[1,0],[0,1]],[[0,0],[1,1]]],[[[2,0],[0,1]],[[0,1],[1,1]]]]"
+    assert main(["animate", "-k", "2", "--input", x, "--weight", w, "--bias", "1,0,-1", "--activation", "relu",
+                 "-o", str(tmp_path / "c.gif")]) == 0
+    assert "13 frames: 1 intro + 12 windows" in capsys.readouterr().out      # 3 output channels x 2x2 positions
+    wt = "[[[[1,0],[0,1]],[[1,1],[0,0]],[[2,0],[0,0]]],[[[1,0],[0,1]],[[0,0],[1,1]],[[0,0],[0,2]]]]"
+    assert main(["animate", "--op", "conv_transpose", "-k", "2", "-s", "2", "--input", "[[[1,2],[3,4]],[[0,1],[1,0]]]",
+                 "--weight", wt, "-o", str(tmp_path / "t.gif")]) == 0
+    assert "49 frames: 1 intro + 48 windows" in capsys.readouterr().out      # 3 output channels x 4x4 positions
+    assert main(["animate", "-k", "2", "--input", x, "--weight", "[[1,0],[0,1]]", "-o", str(tmp_path / "b.gif")]) == 2
+    assert "do not match the weight shape" in capsys.readouterr().err

@@ -138,7 +138,10 @@ def run(args) -> int:
     padding = parse_padding(args.padding, fn="animate", name="--padding", ndim=len(input_size))
     out_channels = args.out_channels
     if out_channels is None and w is not None and w.ndim == len(input_size) + 2:
-        out_channels = w.shape[0] if args.op.startswith("conv") and "transpose" not in args.op else None
+        from ..layer_kinds import kind_of
+
+        kind = kind_of(args.op)
+        out_channels = w.shape[0] if kind == "conv" else w.shape[1] * args.groups if kind == "conv_transpose" else None
     t = trace(input_size, kernel_size, None if args.stride is None else parse_ints(args.stride, name="--stride"),
               padding, parse_ints(args.dilation, name="--dilation"), op=args.op, groups=args.groups,
               in_channels=in_channels, out_channels=out_channels,
