@@ -32,11 +32,13 @@ def rc(cell):
 
 
 def check_frame(frame, t, lay, index):
-    """Tapped input cells (and only they) are highlighted; outputs are done/current/pending."""
+    """Tapped input cells (and only they) are highlighted; outputs are done/current/pending (output channel 0)."""
     step = t.steps[index - 1] if index else None
     tapped = {tap.grid for tap in step.taps} if step else set()
     for cell in t.cells():
         colour = frame.getpixel(lay.probe("input", *rc(cell)))
+        if cell in tapped and 0 not in t.inputs_of(0):
+            continue
         kind = t.cell_kind(cell)
         if cell in tapped:
             assert colour == viz.COLORS["tap" if kind == "input" else "tap_padding"], (index, cell, colour)
@@ -63,7 +65,8 @@ def test_gif_frames_and_highlights(tmp_path, config):
     path = tmp_path / "a.gif"
     frames, lay = viz.animate(t, path)
     read = gif_frames(path)
-    assert len(read) == len(frames) == 1 + len(t.steps)        # intro frame + one per output position
+    # intro frame + one per output position and output channel
+    assert len(read) == len(frames) == 1 + t.out_channels * len(t.steps)
     assert read[0].size == lay.size
     n = len(t.steps)
     for index in sorted({0, 1, 2, n // 2, n}):
@@ -106,11 +109,6 @@ def test_layout_is_deterministic_and_checked():
         viz.layout(trace((3, 3, 3), 2))
 
 
-def test_numeric_mode_refuses_several_channels():
-    with pytest.raises(ValueError, match="one channel"):
-        viz.render(trace(4, 3, in_channels=2, out_channels=2), values=True)
-
-
 def test_gallery_names_and_subset(tmp_path):
     for name in ("no_padding_no_strides", "arbitrary_padding_no_strides", "same_padding_no_strides",
                  "full_padding_no_strides", "no_padding_strides", "padding_strides", "padding_strides_odd",
@@ -118,9 +116,9 @@ def test_gallery_names_and_subset(tmp_path):
                  "numerical_avg_pooling", "grouped_conv", "depthwise_conv"):
         assert name in viz.GALLERY
     # each transposed twin maps the convolution's output size back to its input size
-    entries = {name: kwargs for name, kwargs, _ in viz._gallery_entries()}
+    entries = {name: kwargs for name, kwargs, _ in viz.gallery_entries()}
     for name, kwargs in entries.items():
-        if name.endswith("_transposed"):
+        if name.endswith("_transposed") and name[: -len("_transposed")] in entries:
             twin = dict(entries[name[: -len("_transposed")]])
             assert trace(**kwargs).output_size == twin["input_size"], name
             assert trace(**twin).output_size == kwargs["input_size"], name
@@ -148,7 +146,10 @@ def test_cli_animate(tmp_path, capsys):
     ["animate", "-k", "a"],
     ["animate", "--input", "[[1,2],[3"],
     ["animate", "-o", "x.png"],
-    ["animate", "--in-channels", "2", "--values"],
+    ["animate", "--in-channels", "2", "--values", "--view", "scatter", "--op", "conv_transpose"],
+    ["animate", "--values", "--bias", "a"],
+    ["animate", "--values", "--max-frames", "0"],
+    ["animate", "-p", "(1;2)"],
 ])
 def test_cli_animate_bad_input(tmp_path, capsys, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)

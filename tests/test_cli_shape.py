@@ -155,7 +155,9 @@ def test_help_documents_the_input_rule_and_the_chain_syntax():
     (["5x5", "-k", "7"], "effective kernel size 7 exceeds padded input size 5"),
     (["4x8x8", "-k", "3", "-g", "3"], "conv2d: groups=3 must divide in_channels=4"),
     (["8x8", "-k", "3", "-s", "2", "-p", "same"], "padding='same' is not supported for strided convolutions"),
-    (["3xAx4", "-k", "3"], "input size must be positive ints joined by 'x'"),
+    (["3xAx4", "-k", "3"], "INPUT must be non-negative ints joined by 'x' or ','"),
+    (["3x0x4", "-k", "3"], "INPUT must be >= 1"),
+    (["8", "-k", "3", "-p", "(1;2)"], "padding must be"),
     (["8", "-k", "3", "--bogus"], "unrecognized arguments: --bogus"),
     (["8", "conv k=3 z=1"], "unknown key 'z'"),
     (["8", "pool k=2"], "unknown layer kind 'pool'"),
@@ -174,3 +176,18 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
     assert words in done.stderr, done.stderr
+
+
+def test_one_notation_in_and_out():
+    # 3x32x32 and 3,32,32 are the same input; asymmetric padding is written (lo,hi) and read back the same way
+    by_x, by_comma = shape("3x32x32", "-k", "3", "--json"), shape("3,32,32", "-k", "3", "--json")
+    assert json.loads(by_x.stdout) == json.loads(by_comma.stdout)
+    done = shape("1x9x9", "-k", "3", "-s", "2", "-p", "(0,1)")
+    assert "padding=(0,1)" in done.stdout and "channels 1 -> 1" in done.stdout
+    torch = pytest.importorskip("torch")
+    x = torch.nn.functional.pad(torch.zeros(1, 1, 9, 9), (0, 1, 0, 1))
+    expected = torch.nn.functional.conv2d(x, torch.zeros(1, 1, 3, 3), stride=2).shape
+    assert json.loads(shape("1x9x9", "-k", "3", "-s", "2", "-p", "(0,1)", "--json").stdout)["output_shape"] == \
+        list(expected[1:])
+    per_dim = shape("1x9x9", "-k", "3", "-p", "(0,1)x2")
+    assert "padding=(0,1)x2" in per_dim.stdout

@@ -153,3 +153,52 @@ def test_top_level_callable():
 
     assert cw.summary("lenet5", (1, 32, 32)).total_params == 61_706
     assert cw.summary.ModelSummary is type(cw.summary("lenet5"))
+
+
+@pytest.mark.parametrize("shape, words", [
+    ((32, 32), "lenet5 takes input_shape C,H,W like 1x32x32"),
+    ((3, 32, 32), "lenet5 takes 1 input channel"),
+    ((1, 28, 28), "in_features=400 does not match the incoming shape 256"),
+    ((2, 3, 32, 32), "lenet5 takes 1 input channel"),
+])
+def test_builtin_models_refuse_shapes_they_cannot_take(shape, words):
+    with pytest.raises(ValueError, match=words):
+        summary("lenet5", shape)
+
+
+def test_builtin_models_read_their_own_shapes():
+    # with the batch first, or a spatial size the layers allow (AlexNet's adaptive pooling), nothing is rebuilt
+    assert summary("lenet5", (8, 1, 32, 32)).total_params == 61_706
+    assert summary("lenet5", (8, 1, 32, 32)).batch == 8
+    assert summary("alexnet", (3, 300, 300)).total_params == 61_100_840
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 11, 4, 2), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2))
+    assert summary("alexnet", (3, 300, 300)).layers[2].output_shape == tuple(net(torch.zeros(1, 3, 300, 300)).shape[1:])
+
+
+def test_cli_summary_formats(capsys):
+    import csv
+    import io
+
+    assert main(["summary", "lenet5", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(MODELS["lenet5"].layers)
+    assert sum(int(r["params"]) for r in rows) == 61_706
+    assert rows[0]["output"] == "6x28x28" and rows[0]["padding"] == "0"
+    assert main(["summary", "lenet5", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_params"] == 61_706
+    assert main(["summary", "lenet5", "--input-shape", "1x32x32"]) == 0
+    by_x = capsys.readouterr().out
+    assert main(["summary", "lenet5", "--input-shape", "1,32,32"]) == 0
+    assert capsys.readouterr().out == by_x
+    assert main(["summary", "lenet5", "--input-shape", "32,32"]) == 2
+    assert "takes input_shape C,H,W" in capsys.readouterr().err
+
+
+def test_table_writes_asymmetric_padding_in_the_one_notation():
+    s = summary([{"type": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": [[0, 1], [0, 1]]}], (1, 8, 8))
+    assert s.rows()[0][5] == "(0,1)"
+    torch = pytest.importorskip("torch")
+    y = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.zeros(1, 1, 8, 8), (0, 1, 0, 1)),
+                                   torch.zeros(2, 1, 3, 3))
+    assert s.layers[0].output_shape == tuple(y.shape[1:])

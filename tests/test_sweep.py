@@ -68,3 +68,58 @@ def test_cli_sweep_bad_input(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("convwise sweep: error:")
+
+
+def test_kernel_sweep_keeps_the_output_size_and_says_so():
+    rows = viz.sweep("kernel_size", measure=False)
+    assert [row["padding"] for row in rows] == [(k - 1) // 2 for k in viz.values_for("kernel_size")]
+    # torch agrees the output keeps the input's size
+    for row in rows:
+        layer = torch.nn.Conv2d(1, 1, row["kernel_size"], padding=row["padding"])
+        assert layer(torch.zeros(1, 1, row["size"], row["size"])).shape[-1] == row["output_size"] == row["size"]
+    assert "padding (k-1)/2" in viz.describe_base(rows)
+
+
+def _torch_receptive_field(row, layers):
+    """Input cells (per side) that reach the centre output unit: where its gradient is non-zero."""
+    size = 41
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    y = x
+    for _ in range(layers):
+        y = torch.nn.functional.conv2d(y, torch.ones(1, 1, row["kernel_size"], row["kernel_size"]),
+                                       stride=row["stride"], padding=row["padding"], dilation=row["dilation"])
+    centre = y.shape[-1] // 2
+    y[0, 0, centre, centre].backward()
+    support = (x.grad[0, 0] != 0).any(dim=0).nonzero().ravel()
+    return int(support.max() - support.min() + 1)
+
+
+@pytest.mark.parametrize("parameter", ["dilation", "stride", "kernel_size"])
+def test_receptive_field_rows_match_gradient_support(parameter):
+    for row in viz.sweep(parameter, measure=False):
+        assert row["rf"] == _torch_receptive_field(row, 1)
+        assert row["rf_two_layers"] == _torch_receptive_field(row, 2)
+
+
+@pytest.mark.parametrize("parameter, log2", [("in_channels", True), ("groups", True), ("stride", False),
+                                             ("dilation", False)])
+def test_figure_axes_lines_and_title(parameter, log2):
+    import matplotlib.pyplot as plt
+
+    rows = viz.sweep(parameter, measure=False)
+    fig = viz.figure(rows)
+    try:
+        axes = fig.axes
+        assert all(axis.get_xscale() == ("log" if log2 else "linear") for axis in axes)
+        ticks = [float(t) for t in axes[0].get_xticks()]
+        assert ticks == [float(v) for v in viz.values_for(parameter)]
+        # every line is told apart by its marker and dash, not only its colour
+        lines = [line for axis in axes for line in axis.get_lines()]
+        styles = [(line.get_marker(), line.get_linestyle()) for line in lines]
+        assert len(set(styles)) == len(styles)
+        title = fig._suptitle.get_text()
+        assert f"varying {parameter}" in title and "base: batch 4" in title and parameter + " " not in \
+            title.split("base:")[1]
+        assert any("receptive field" in axis.get_title() for axis in axes)
+    finally:
+        plt.close(fig)

@@ -19,14 +19,16 @@ def test_tour_end_to_end(tmp_path):
         assert f"[{number}/6]" in text
     assert "= 8" in text and "8  9  8" in text and "61,706" in text
     announced = [line.strip() for line in text.split("Files written:")[1].splitlines() if line.strip()]
-    assert len(announced) == 6
+    assert len(announced) == 7
     assert sorted(os.path.basename(p) for p in announced) == sorted(os.listdir(out))
     for path in announced:
         assert os.path.getsize(path) > 0
     with Image.open(out / "conv-5x5-example.gif") as gif:
         assert gif.n_frames == 10
+    from convwise.viz.sweep import FIGURE_SIZE
+
     with Image.open(out / "sweep-kernel_size.png") as png:
-        assert png.size == (1000, 400)
+        assert png.size == FIGURE_SIZE
 
 
 def test_tour_bad_out(tmp_path, capsys):

@@ -6,7 +6,10 @@ A model is a list of layer dicts, the same format users write in a JSON file::
      {"type": "relu"},
      {"type": "max_pool2d", "kernel_size": 2}]
 
-``in_channels`` and ``in_features`` are inferred from the incoming shape. The layouts
+``in_channels`` and ``in_features`` are inferred from the incoming shape where a layer
+does not declare them; the built-in models declare their first layer's input channels
+and their first linear layer's input features, so a summary of them at an input shape
+they cannot take is refused rather than silently rebuilt. The layouts
 below follow torchvision (AlexNet, VGG-16) and LeCun et al. 1998 (LeNet-5, with average
 pooling as subsampling and tanh), so their totals match the published counts.
 
@@ -31,17 +34,18 @@ class BuiltinModel:
     description: str
 
 
-def _conv(out_channels, kernel_size, stride=1, padding=0):
-    return {"type": "conv2d", "out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
-            "padding": padding}
+def _conv(out_channels, kernel_size, stride=1, padding=0, in_channels=None):
+    layer = {"type": "conv2d", "out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
+             "padding": padding}
+    return layer if in_channels is None else {"type": "conv2d", "in_channels": in_channels, **layer}
 
 
 def lenet5() -> list[dict]:
     """LeNet-5 (LeCun et al., 1998) on 1x32x32 input: 61,706 parameters."""
-    return [_conv(6, 5), {"type": "tanh"}, {"type": "avg_pool2d", "kernel_size": 2},
+    return [_conv(6, 5, in_channels=1), {"type": "tanh"}, {"type": "avg_pool2d", "kernel_size": 2},
             _conv(16, 5), {"type": "tanh"}, {"type": "avg_pool2d", "kernel_size": 2},
             {"type": "flatten"},
-            {"type": "linear", "out_features": 120}, {"type": "tanh"},
+            {"type": "linear", "in_features": 16 * 5 * 5, "out_features": 120}, {"type": "tanh"},
             {"type": "linear", "out_features": 84}, {"type": "tanh"},
             {"type": "linear", "out_features": 10}]
 
@@ -49,28 +53,30 @@ def lenet5() -> list[dict]:
 def alexnet(num_classes: int = 1000) -> list[dict]:
     """AlexNet in torchvision's layout (features, avgpool, classifier): 61,100,840 parameters."""
     pool = {"type": "max_pool2d", "kernel_size": 3, "stride": 2}
-    return [_conv(64, 11, 4, 2), {"type": "relu"}, dict(pool),
+    return [_conv(64, 11, 4, 2, in_channels=3), {"type": "relu"}, dict(pool),
             _conv(192, 5, padding=2), {"type": "relu"}, dict(pool),
             _conv(384, 3, padding=1), {"type": "relu"},
             _conv(256, 3, padding=1), {"type": "relu"},
             _conv(256, 3, padding=1), {"type": "relu"}, dict(pool),
             {"type": "adaptive_avg_pool2d", "output_size": [6, 6]},
             {"type": "flatten"},
-            {"type": "dropout", "p": 0.5}, {"type": "linear", "out_features": 4096}, {"type": "relu"},
-            {"type": "dropout", "p": 0.5}, {"type": "linear", "out_features": 4096}, {"type": "relu"},
+            {"type": "dropout", "p": 0.5}, {"type": "linear", "in_features": 256 * 6 * 6, "out_features": 4096},
+            {"type": "relu"}, {"type": "dropout", "p": 0.5}, {"type": "linear", "out_features": 4096}, {"type": "relu"},
             {"type": "linear", "out_features": num_classes}]
 
 
 def vgg16(num_classes: int = 1000) -> list[dict]:
     """VGG-16 (configuration D) in torchvision's layout: 138,357,544 parameters."""
     layers: list[dict] = []
+    in_channels: int | None = 3  # declared on the first layer: the built-in takes RGB images
     for item in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
         if item == "M":
             layers.append({"type": "max_pool2d", "kernel_size": 2, "stride": 2})
         else:
-            layers += [_conv(item, 3, padding=1), {"type": "relu"}]
+            layers += [_conv(item, 3, padding=1, in_channels=in_channels), {"type": "relu"}]
+            in_channels = None
     return layers + [{"type": "adaptive_avg_pool2d", "output_size": [7, 7]}, {"type": "flatten"},
-                     {"type": "linear", "out_features": 4096}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
+                     {"type": "linear", "in_features": 512 * 7 * 7, "out_features": 4096}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
                      {"type": "linear", "out_features": 4096}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
                      {"type": "linear", "out_features": num_classes}]
 

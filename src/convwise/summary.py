@@ -38,55 +38,17 @@ import os
 import sys
 import types
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from . import arithmetic
+from .layer_kinds import KINDS, kind_of
+from .layer_walk import window_step
+from .notation import format_padding, format_shape
 
 __all__ = ["LayerSummary", "ModelSummary", "summary", "load_model", "normalise_layers"]
 
-_TYPES = {
-    "conv": "conv", "conv1d": "conv", "conv2d": "conv", "conv3d": "conv",
-    "convtranspose": "conv_transpose", "convtranspose1d": "conv_transpose", "convtranspose2d": "conv_transpose",
-    "deconv": "conv_transpose",
-    "maxpool": "max_pool", "maxpool1d": "max_pool", "maxpool2d": "max_pool", "maxpool3d": "max_pool",
-    "avgpool": "avg_pool", "avgpool1d": "avg_pool", "avgpool2d": "avg_pool", "avgpool3d": "avg_pool",
-    "adaptiveavgpool": "adaptive_avg_pool", "adaptiveavgpool1d": "adaptive_avg_pool",
-    "adaptiveavgpool2d": "adaptive_avg_pool", "adaptivemaxpool": "adaptive_max_pool",
-    "adaptivemaxpool1d": "adaptive_max_pool", "adaptivemaxpool2d": "adaptive_max_pool",
-    "linear": "linear", "dense": "linear", "fc": "linear",
-    "flatten": "flatten",
-    "batchnorm": "batch_norm", "batchnorm1d": "batch_norm", "batchnorm2d": "batch_norm", "batchnorm3d": "batch_norm",
-    "dropout": "dropout", "dropout1d": "dropout", "dropout2d": "dropout", "dropout3d": "dropout",
-}
-_ACTIVATIONS = {"relu", "relu6", "tanh", "sigmoid", "gelu", "leakyrelu", "elu", "selu", "silu", "mish", "softmax",
-                "logsoftmax", "hardtanh", "hardswish", "hardsigmoid", "softplus", "identity", "prelu"}
-_KEYS = {
-    "conv": {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
-             "padding_mode"},
-    "conv_transpose": {"in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                       "dilation", "groups", "bias"},
-    "max_pool": {"kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"},
-    "avg_pool": {"kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"},
-    "adaptive_avg_pool": {"output_size"},
-    "adaptive_max_pool": {"output_size", "return_indices"},
-    "linear": {"in_features", "out_features", "bias"},
-    "flatten": {"start_dim", "end_dim"},
-    "batch_norm": {"num_features", "eps", "momentum", "affine", "track_running_stats"},
-    "dropout": {"p", "inplace"},
-    "activation": {"inplace", "negative_slope", "dim", "alpha", "num_parameters", "approximate", "min_val",
-                   "max_val", "beta", "threshold"},
-}
-_REQUIRED = {"conv": ("out_channels", "kernel_size"), "conv_transpose": ("out_channels", "kernel_size"),
-             "max_pool": ("kernel_size",), "avg_pool": ("kernel_size",), "adaptive_avg_pool": ("output_size",),
-             "adaptive_max_pool": ("output_size",), "linear": ("out_features",)}
-
-
-def _kind(name: str):
-    key = str(name).lower().replace("_", "").replace("-", "")
-    if key in _TYPES:
-        return _TYPES[key]
-    if key in _ACTIVATIONS:
-        return "activation"
-    return None
+#: the settings of a module that a layer dict does not carry (state, not shape)
+_SKIPPED = ("return_indices", "inplace", "padding_mode", "eps", "momentum", "track_running_stats")
 
 
 @dataclass(frozen=True)
@@ -156,10 +118,7 @@ class ModelSummary:
             if value is None:
                 return ""
             if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):  # (lo, hi) pairs
-                if all(lo == hi for lo, hi in value):
-                    value = tuple(lo for lo, _ in value)
-                else:
-                    return ",".join(f"{lo}/{hi}" for lo, hi in value)
+                return format_padding(value)
             if isinstance(value, tuple):
                 if len(set(value)) == 1:
                     value = value[0]
@@ -168,28 +127,40 @@ class ModelSummary:
             return f"{value:g}" if isinstance(value, float) else str(value)
 
         def shape(value):
-            return "x".join(map(str, value)) if self.batch is None else "x".join(map(str, (self.batch, *value)))
+            return format_shape(value if self.batch is None else (self.batch, *value))
 
         return [[layer.index, layer.name, shape(layer.output_shape), show(layer.kernel_size), show(layer.stride),
                  show(layer.padding), show(layer.dilation), show(layer.groups), f"{layer.params:,}",
                  f"{layer.macs:,}", show(layer.rf_size) or "-", show(layer.rf_jump) or "-",
                  show(layer.rf_start) or "-", _human(layer.activation_bytes)] for layer in self.layers]
 
-    HEADERS = ("#", "layer", "output", "kernel", "stride", "pad", "dil", "groups", "params", "MACs", "RF", "jump",
-               "start", "memory")
+    HEADERS = ("#", "layer", "output", "kernel", "stride", "padding", "dilation", "groups", "params", "MACs", "RF",
+               "jump", "start", "memory")
 
     def table(self, tablefmt: str = "simple") -> str:
         from tabulate import tabulate
 
         body = tabulate(self.rows(), headers=self.HEADERS, tablefmt=tablefmt, disable_numparse=True,
                         colalign=("right", "left", "left") + ("right",) * 11)
-        shape = "x".join(map(str, self.input_shape if self.batch is None else (self.batch, *self.input_shape)))
+        shape = format_shape(self.input_shape if self.batch is None else (self.batch, *self.input_shape))
         totals = (f"input {shape} ({self.name})\n"
                   f"total params: {self.total_params:,}\n"
                   f"total MACs:   {self.total_macs:,}{_scaled(self.total_macs)}\n"
                   f"activations:  {_human(self.total_activation_bytes)} "
                   f"(sum of layer outputs, {self.dtype_bytes}-byte floats)")
         return body + "\n" + totals
+
+    def csv(self) -> str:
+        """The rows as CSV (the table's columns; numbers without thousands separators)."""
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.HEADERS)
+        for layer, row in zip(self.layers, self.rows()):
+            writer.writerow(row[:8] + [layer.params, layer.macs] + row[10:13] + [layer.activation_bytes])
+        return buffer.getvalue()
 
     def __str__(self) -> str:
         return self.table()
@@ -249,20 +220,20 @@ def load_model(source):
 def _module_spec(module) -> dict | None:
     """A layer dict from a torch-like module (by class name and attributes), None for containers."""
     cls = type(module).__name__
-    kind = _kind(cls)
+    kind = kind_of(cls)
     if kind is None:
         return None
-    spec = {"type": cls}
+    spec: dict[str, Any] = {"type": cls}
     if kind == "activation":
         return spec
-    for key in _KEYS[kind]:
+    for key in sorted(KINDS[kind].keys):
         if hasattr(module, key):
             value = getattr(module, key)
             if key == "bias":
                 value = value is not None and value is not False
             if key == "output_size" or key in ("kernel_size", "stride", "padding", "dilation", "output_padding"):
                 value = list(value) if isinstance(value, tuple) else value
-            if key in ("return_indices", "inplace", "padding_mode", "eps", "momentum", "track_running_stats"):
+            if key in _SKIPPED:
                 continue
             spec[key] = value
     if kind == "batch_norm":
@@ -302,26 +273,149 @@ def normalise_layers(model, prefix: str = "") -> list[tuple[str, dict]]:
 # --------------------------------------------------------------------------- the walk
 
 
-def _spatial_tuple(value, ndim, *, fn, name):
-    return arithmetic.ntuple(list(value) if isinstance(value, tuple) else value, ndim, fn=fn, name=name)
+@dataclass
+class _Walk:
+    """What the walk carries from layer to layer."""
+
+    shape: tuple[int, ...]          # the incoming (C, *spatial) or (features,)
+    batch: int                      # multiplies MACs and memory
+    rf_layers: list = field(default_factory=list)
+    rf_broken: bool = False
+
+
+def _channels(walk, spec, key, where):
+    declared = spec.get(key)
+    if declared is not None and declared != walk.shape[0]:
+        raise ValueError(f"{where}: {key}={declared} but the incoming shape {format_shape(walk.shape)} has "
+                         f"{walk.shape[0]} channels")
+    return walk.shape[0]
+
+
+def _window(walk, spec, row, where):
+    """Convolution, transposed convolution, max and average pooling: one shared step."""
+    if row["type"] in ("conv", "conv_transpose"):
+        _channels(walk, spec, "in_channels", where)
+    step = window_step(row["type"], spec, walk.shape, batch=walk.batch, fn=where)
+    g = step.geometry
+    row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, params=step.params, macs=step.macs,
+               dilation=None if row["type"] == "avg_pool" else g.dilation,  # average pooling has no dilation
+               groups=step.groups if row["type"] in ("conv", "conv_transpose") else None)
+    if step.is_window_of_input:
+        walk.rf_layers.append({"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding,
+                               "dilation": g.dilation})
+    else:
+        walk.rf_broken = True
+    walk.shape = step.output_shape
+
+
+def _adaptive(walk, spec, row, where):
+    spatial = walk.shape[1:]
+    windows = arithmetic.adaptive_windows(spatial, _list(spec["output_size"]), fn=where)
+    out = tuple(len(w) for w in windows)
+    if all(i % o == 0 for i, o in zip(spatial, out)):  # uniform windows: an ordinary pooling
+        kernel = tuple(i // o for i, o in zip(spatial, out))
+        walk.rf_layers.append({"kernel_size": kernel, "stride": kernel, "padding": 0, "dilation": 1})
+        row.update(kernel_size=kernel, stride=kernel)
+    else:
+        walk.rf_broken = True
+        row["note"] = "non-uniform windows"
+    walk.shape = (walk.shape[0], *out)
+
+
+def _flatten(walk, spec, row, where):
+    start, end = spec.get("start_dim", 1), spec.get("end_dim", -1)
+    if start != 1 or end != -1:
+        raise ValueError(f"{where}: only start_dim=1, end_dim=-1 is supported, got {start}, {end}")
+    walk.shape = (math.prod(walk.shape),)
+    walk.rf_broken = True
+
+
+def _linear(walk, spec, row, where):
+    out_features, in_features = spec["out_features"], spec.get("in_features")
+    if in_features is not None and walk.shape[-1] != in_features:
+        if math.prod(walk.shape) != in_features:
+            raise ValueError(f"{where}: in_features={in_features} does not match the incoming shape "
+                             f"{format_shape(walk.shape)}")
+        walk.shape = (in_features,)
+        row["note"] = "flattened"
+        walk.rf_broken = True
+    in_features = walk.shape[-1]
+    bias = bool(spec.get("bias", True))
+    row.update(params=in_features * out_features + (out_features if bias else 0),
+               macs=walk.batch * math.prod(walk.shape[:-1]) * in_features * out_features)
+    walk.shape = (*walk.shape[:-1], out_features)
+    if len(walk.shape) > 1:
+        walk.rf_broken = True
+
+
+def _batch_norm(walk, spec, row, where):
+    channels = _channels(walk, spec, "num_features", where)
+    row["params"] = 2 * channels if spec.get("affine", True) else 0
+
+
+def _unchanged(walk, spec, row, where):
+    """Activation, dropout: the shape passes through."""
+
+
+#: how each kind of the shared table (:data:`convwise.layer_kinds.KINDS`) changes the walk
+_HANDLERS = {"conv": _window, "conv_transpose": _window, "max_pool": _window, "avg_pool": _window,
+             "adaptive_avg_pool": _adaptive, "adaptive_max_pool": _adaptive, "flatten": _flatten,
+             "linear": _linear, "batch_norm": _batch_norm, "dropout": _unchanged, "activation": _unchanged}
+assert set(_HANDLERS) == set(KINDS), "every layer kind needs a summary handler"
+
+
+def _read_shape(input_shape, expected, name, batch):
+    """``(shape, batch)``: ``input_shape`` as ``(C, *spatial)``, checked against the model's own shape."""
+    if not isinstance(input_shape, (tuple, list)) or not all(arithmetic._is_int(v) for v in input_shape):
+        raise TypeError(f"summary: input_shape must be a tuple of ints, got {input_shape!r}")
+    shape = tuple(int(v) for v in input_shape)
+    if any(v < 1 for v in shape) or not shape:
+        raise ValueError(f"summary: input_shape must be positive (C, *spatial), got {input_shape!r}")
+    if expected is not None:
+        rank = len(expected)
+        if len(shape) == rank + 1:
+            given_batch, shape = shape[0], shape[1:]
+        elif len(shape) == rank:
+            given_batch = None
+        else:
+            dims = ",".join(("C", "L") if rank == 2 else ("C", "H", "W") if rank == 3 else ("C", "D", "H", "W"))
+            raise ValueError(f"summary: {name} takes input_shape {dims} like {format_shape(expected)} "
+                             f"({rank} numbers, or {rank + 1} with the batch first), got {format_shape(shape)}")
+        if shape[0] != expected[0]:
+            raise ValueError(f"summary: {name} takes {expected[0]} input channel{'s' if expected[0] != 1 else ''} "
+                             f"(e.g. {format_shape(expected)}), got input_shape {format_shape(shape)}")
+    elif len(shape) == 4:  # (N, C, H, W)
+        given_batch, shape = shape[0], shape[1:]
+    else:
+        given_batch = None
+    if given_batch is not None:
+        if batch is not None and batch != given_batch:
+            raise ValueError(f"summary: batch={batch} contradicts input_shape={format_shape(input_shape)}")
+        batch = given_batch
+    if batch is not None and (not arithmetic._is_int(batch) or batch < 1):
+        raise ValueError(f"summary: batch must be a positive int, got {batch!r}")
+    return shape, batch
 
 
 def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: int = 4) -> ModelSummary:
     """Summarise a sequential ``model`` (see the module docstring) for ``input_shape``.
 
     ``input_shape`` is ``(C, *spatial)`` (or ``(N, C, *spatial)``, which sets ``batch``);
-    built-in models and model files may supply their own. ``batch`` multiplies MACs and
-    memory and shows in the output shapes.
+    built-in models and model files may supply their own, and then a given
+    ``input_shape`` must have the same rank and channel count (a different spatial size
+    is fine where the layers allow it). ``batch`` multiplies MACs and memory and shows
+    in the output shapes.
     """
-    name = "model"
+    name, expected = "model", None
     if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".onnx"):
         # ONNX graphs: per-node summary (convwise.onnx)
         from .onnx import summary as onnx_summary
         return onnx_summary(model, input_shape, batch=batch, dtype_bytes=dtype_bytes)
     if isinstance(model, (str, os.PathLike)):
-        model, file_shape, name = load_model(model)
+        model, expected, name = load_model(model)
+        expected = None if expected is None else tuple(expected)
         if input_shape is None:
-            input_shape = file_shape
+            input_shape = expected
     if input_shape is None:
         raise ValueError("summary: input_shape is required, e.g. (3, 224, 224)")
     # a torch module whose forward decides the order: traced through an ONNX export (convwise.onnx)
@@ -329,128 +423,37 @@ def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: i
     traced = traced_summary(model, input_shape, batch=batch, dtype_bytes=dtype_bytes)
     if traced is not None:
         return traced
-    if not isinstance(input_shape, (tuple, list)) or not all(arithmetic._is_int(v) for v in input_shape):
-        raise TypeError(f"summary: input_shape must be a tuple of ints, got {input_shape!r}")
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) == 4:  # (N, C, H, W)
-        if batch is not None and batch != shape[0]:
-            raise ValueError(f"summary: batch={batch} contradicts input_shape={input_shape}")
-        batch, shape = shape[0], shape[1:]
-    if len(shape) < 1 or any(v < 1 for v in shape):
-        raise ValueError(f"summary: input_shape must be positive (C, *spatial), got {input_shape!r}")
-    if batch is not None and (not arithmetic._is_int(batch) or batch < 1):
-        raise ValueError(f"summary: batch must be a positive int, got {batch!r}")
-    layers = normalise_layers(model)
-    n = batch or 1
+    shape, batch = _read_shape(input_shape, expected, name, batch)
+    walk = _Walk(shape, batch or 1)
     rows = []
-    rf_layers: list[dict] = []
-    rf_broken = False
-    current = shape
-    for index, (label, spec) in enumerate(layers):
+    for index, (label, spec) in enumerate(normalise_layers(model)):
         raw = spec.get("type")
-        kind = _kind(raw) if raw is not None else None
+        kind = kind_of(raw)
         where = f"summary: layer {index} ({raw})"
         if kind is None:
             raise ValueError(f"summary: layer {index}: unknown type {raw!r}; known: conv2d, conv_transpose2d, "
                              f"max_pool2d, avg_pool2d, adaptive_avg_pool2d, linear, flatten, batch_norm2d, dropout, "
                              f"relu, tanh, ...")
-        unknown = set(spec) - _KEYS[kind] - {"type", "name"}
+        allowed = KINDS[kind].keys
+        unknown = set(spec) - allowed - {"type", "name"}
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS[kind])}")
-        for key in _REQUIRED.get(kind, ()):
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        for key in KINDS[kind].required:
             if spec.get(key) is None:
                 raise ValueError(f"{where}: missing {key!r}")
-        row = dict(index=index, name=f"{label} ({raw})" if label and label != raw else str(raw), type=kind)
-        spatial = current[1:]
-        ndim = len(spatial)
-        rf_layer = None
-        if kind in ("conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool",
-                    "batch_norm") and ndim == 0:
-            raise ValueError(f"{where}: needs a (C, *spatial) input, got shape {current}")
-        if kind in ("conv", "conv_transpose"):
-            c_in = current[0]
-            declared = spec.get("in_channels")
-            if declared is not None and declared != c_in:
-                raise ValueError(f"{where}: in_channels={declared} but the incoming shape {current} has {c_in} channels")
-            c_out, groups = spec["out_channels"], spec.get("groups", 1)
-            kernel = _spatial_tuple(spec["kernel_size"], ndim, fn=where, name="kernel_size")
-            stride, padding, dilation = spec.get("stride", 1), spec.get("padding", 0), spec.get("dilation", 1)
-            bias = bool(spec.get("bias", True))
-            arithmetic.check_channels(c_in, c_out, groups, fn=where)
-            if kind == "conv":
-                g = arithmetic.conv_geometry(spatial, kernel, _list(stride), _list(padding), _list(dilation), fn=where)
-                macs = arithmetic.conv_macs(c_in, c_out, kernel, g.output_size, groups, batch=n, fn=where)
-                rf_layer = {"kernel_size": kernel, "stride": g.stride, "padding": g.padding, "dilation": g.dilation}
-            else:
-                g = arithmetic.conv_transpose_geometry(spatial, kernel, _list(stride), _list(padding),
-                                                       _list(spec.get("output_padding", 0)), _list(dilation), fn=where)
-                macs = arithmetic.conv_transpose_macs(c_in, c_out, kernel, spatial, groups, batch=n, fn=where)
-                rf_broken = True
-            row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, dilation=g.dilation,
-                       groups=groups, params=arithmetic.conv_params(c_in, c_out, kernel, groups, bias, fn=where),
-                       macs=macs)
-            current = (c_out, *g.output_size)
-        elif kind in ("max_pool", "avg_pool"):
-            dilation = spec.get("dilation", 1) if kind == "max_pool" else 1
-            g = arithmetic.pool_geometry(spatial, _list(spec["kernel_size"]), _list(spec.get("stride")),
-                                         _list(spec.get("padding", 0)), _list(dilation),
-                                         bool(spec.get("ceil_mode", False)), fn=where)
-            row.update(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, dilation=g.dilation)
-            rf_layer = {"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding, "dilation": g.dilation}
-            current = (current[0], *g.output_size)
-        elif kind in ("adaptive_avg_pool", "adaptive_max_pool"):
-            windows = arithmetic.adaptive_windows(spatial, _list(spec["output_size"]), fn=where)
-            out = tuple(len(w) for w in windows)
-            if all(i % o == 0 for i, o in zip(spatial, out)):  # uniform windows: an ordinary pooling
-                kernel = tuple(i // o for i, o in zip(spatial, out))
-                rf_layer = {"kernel_size": kernel, "stride": kernel, "padding": 0, "dilation": 1}
-                row.update(kernel_size=kernel, stride=kernel)
-            else:
-                rf_broken = True
-                row["note"] = "non-uniform windows"
-            current = (current[0], *out)
-        elif kind == "flatten":
-            start = spec.get("start_dim", 1)
-            end = spec.get("end_dim", -1)
-            if start != 1 or end != -1:
-                raise ValueError(f"{where}: only start_dim=1, end_dim=-1 is supported, got {start}, {end}")
-            current = (math.prod(current),)
-            rf_broken = True
-        elif kind == "linear":
-            out_features = spec["out_features"]
-            in_features = spec.get("in_features")
-            if in_features is not None and current[-1] != in_features:
-                if math.prod(current) == in_features:
-                    current = (in_features,)
-                    row["note"] = "flattened"
-                    rf_broken = True
-                else:
-                    raise ValueError(f"{where}: in_features={in_features} does not match the incoming shape {current}")
-            in_features = current[-1]
-            bias = bool(spec.get("bias", True))
-            lead = math.prod(current[:-1])
-            row.update(params=in_features * out_features + (out_features if bias else 0),
-                       macs=n * lead * in_features * out_features)
-            current = (*current[:-1], out_features)
-            if len(current) > 1:
-                rf_broken = True
-        elif kind == "batch_norm":
-            declared = spec.get("num_features")
-            if declared is not None and declared != current[0]:
-                raise ValueError(f"{where}: num_features={declared} but the incoming shape {current} has "
-                                 f"{current[0]} channels")
-            row["params"] = 2 * current[0] if spec.get("affine", True) else 0
-        # activation, dropout: shape unchanged
-        if rf_layer is not None and not rf_broken:
-            rf_layers.append(rf_layer)
-        if not rf_broken and ndim:
-            if rf_layers:
-                field_ = arithmetic.receptive_field(rf_layers, ndim, fn=where)[-1]
+        ndim = len(walk.shape) - 1
+        if KINDS[kind].spatial and ndim == 0:
+            raise ValueError(f"{where}: needs a (C, *spatial) input, got shape {format_shape(walk.shape)}")
+        row: dict[str, Any] = dict(index=index, name=f"{label} ({raw})" if label and label != raw else str(raw), type=kind)
+        _HANDLERS[kind](walk, spec, row, where)
+        if not walk.rf_broken and ndim:
+            if walk.rf_layers:
+                field_ = arithmetic.receptive_field(walk.rf_layers, ndim, fn=where)[-1]
                 row.update(rf_size=field_.size, rf_jump=field_.jump, rf_start=field_.start)
             else:
                 row.update(rf_size=(1,) * ndim, rf_jump=(1,) * ndim, rf_start=(0.0,) * ndim)
-        row["output_shape"] = current
-        row["activation_bytes"] = n * math.prod(current) * dtype_bytes
+        row["output_shape"] = walk.shape
+        row["activation_bytes"] = walk.batch * math.prod(walk.shape) * dtype_bytes
         rows.append(LayerSummary(**row))
     return ModelSummary(input_shape=shape, batch=batch, layers=tuple(rows), dtype_bytes=dtype_bytes, name=name)
 

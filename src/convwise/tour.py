@@ -6,7 +6,7 @@ Six steps, each printed with its number, each writing what it draws to one folde
 2. the classic 5x5 worked example, window by window, computed by :func:`convwise.conv2d`;
 3. cross-correlation (what deep learning calls convolution) versus true convolution
    (:func:`convwise.functional.convolve` flips the kernel);
-4. an animation of that example (GIF);
+4. animations of that example, of padding with stride, and of two channels summed with a bias (GIFs);
 5. a quick sweep: how kernel size moves parameters and time (PNG + CSV);
 6. a model summary: LeNet-5 layer by layer (text + JSON).
 """
@@ -40,7 +40,8 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
     from . import functional as F
     from .summary import summary
     from .trace import trace
-    from .viz import animate as viz_animate, sweep as viz_sweep
+    from .viz import animate as viz_animate
+    from .viz import sweep as viz_sweep
 
     os.makedirs(out, exist_ok=True)
     written: list[str] = []
@@ -101,8 +102,16 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
     gif2 = os.path.join(out, "conv-padding-strides.gif")
     viz_animate.animate(padded, gif2)
     written.append(gif2)
+    from .viz.gallery import gallery_entries
+
+    kwargs, options = next((k, o) for name, k, o in gallery_entries() if name == "numerical_two_channels")
+    gif3 = os.path.join(out, "conv-two-channels.gif")
+    viz_animate.animate(trace(**kwargs), gif3, **options)
+    written.append(gif3)
     echo(f"  {gif}: the example above, {len(frames)} frames (an intro, then one per output)")
     echo(f"  {gif2}: padding 1, stride 2 (grey cells are padding)")
+    echo(f"  {gif3}: two input channels: each has its own kernel, their sums add up with the bias,\n"
+         "  and ReLU keeps the positive part (the heart of a CNN layer)")
     echo("  More: `convwise animate --help`, `convwise animate --gallery DIR` for the standard set.")
 
     header(5, "What a hyperparameter costs")

@@ -37,19 +37,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from . import arithmetic
+from .layer_kinds import WINDOW_KINDS, kind_of
 
 __all__ = ["Tap", "Step", "Trace", "trace", "OPS", "MAX_TAPS"]
 
-#: operations a trace can describe
-OPS = ("conv", "conv_transpose", "max_pool", "avg_pool")
-_ALIASES = {"conv": "conv", "convolution": "conv", "conv1d": "conv", "conv2d": "conv", "conv3d": "conv",
-            "conv_transpose": "conv_transpose", "transpose": "conv_transpose", "transposed": "conv_transpose",
-            "conv_transpose1d": "conv_transpose", "conv_transpose2d": "conv_transpose", "deconv": "conv_transpose",
-            "max_pool": "max_pool", "maxpool": "max_pool", "max": "max_pool", "max_pool1d": "max_pool",
-            "max_pool2d": "max_pool", "avg_pool": "avg_pool", "avgpool": "avg_pool", "avg": "avg_pool",
-            "avg_pool1d": "avg_pool", "avg_pool2d": "avg_pool"}
+#: operations a trace can describe: the window kinds of the shared table
+OPS = WINDOW_KINDS
 
 #: a trace is for looking at: output positions x kernel taps above this are refused
 MAX_TAPS = 1_000_000
@@ -100,7 +96,7 @@ class Trace:
     """
 
     op: str
-    geometry: object
+    geometry: Any   # ConvGeometry, TransposeGeometry or PoolGeometry
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
     kernel_size: tuple[int, ...]
@@ -178,6 +174,21 @@ class Trace:
         if self.op == "conv_transpose":
             return in_channel, out_channel % (self.out_channels // self.groups)
         return out_channel, in_channel % (self.in_channels // self.groups)
+
+    def stamps(self) -> dict:
+        """The scatter view: for each input index, the ``(output index, tap)`` pairs it reaches.
+
+        Read backwards, a window sweep says where each input value goes: for a transposed
+        convolution, input cell ``j`` stamps ``x[j] * weight`` onto the output cells listed
+        here (``tap.weight`` is the weight index used at each), which is how torch
+        describes ``conv_transpose``. Input cells that reach no output are absent.
+        """
+        result: dict = {}
+        for step in self.steps:
+            for tap in step.taps:
+                if tap.source is not None:
+                    result.setdefault(tap.source, []).append((step.output, tap))
+        return result
 
     # ------------------------------------------------------------------ numbers
 
@@ -265,10 +276,10 @@ class Trace:
 def _normalise_op(op) -> str:
     if not isinstance(op, str):
         raise TypeError(f"trace: op must be a string, got {type(op).__name__} {op!r}")
-    key = op.lower().replace("-", "_")
-    if key not in _ALIASES:
+    kind = kind_of(op)
+    if kind not in OPS:
         raise ValueError(f"trace: op must be one of {', '.join(OPS)}, got op={op!r}")
-    return _ALIASES[key]
+    return kind
 
 
 def trace(input_size, kernel_size, stride=None, padding=0, dilation=1, *, op: str = "conv", groups: int = 1,
@@ -297,7 +308,9 @@ def trace(input_size, kernel_size, stride=None, padding=0, dilation=1, *, op: st
         or when output positions x kernel taps exceed :data:`MAX_TAPS`.
     """
     op = _normalise_op(op)
-    fn = f"trace({op})"
+    geometry: Any
+    ndim_given = len(input_size) if isinstance(input_size, (tuple, list)) else 1
+    fn = f"{op}{ndim_given}d"  # the function a learner knows (conv2d), not an internal name
     if op in ("max_pool", "avg_pool"):
         if op == "avg_pool" and dilation not in (1, (1,), [1]) and any(
                 d != 1 for d in (dilation if isinstance(dilation, (tuple, list)) else (dilation,))):

@@ -218,6 +218,7 @@ def train_digits(epochs: int = 15, seed: int = 0, batch_size: int = 32, lr: floa
     if out is not None:
         save(out, model, {"architecture": "digits_cnn", "config": {"channels": list(channels), "classes": 10},
                           "dtype": "float32", "dataset": "digits", "input_scale": DIGITS_SCALE,
+                          "input_range": [float(x_train.min()), float(x_train.max())],  # model units, for predict
                           "split": {"test_size": test_size, "seed": int(seed)},
                           "test_accuracy": test_accuracy, "epochs": int(epochs)})
         report["out"] = os.fspath(out)

@@ -11,8 +11,18 @@ import argparse
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from .. import arithmetic as ar
+from ..layer_kinds import KINDS, WINDOW_KINDS, kind_of
+from ..layer_walk import window_step
+from ..notation import (
+    format_padding,
+    format_shape,
+    format_sizes,
+    parse_ints,
+    parse_padding,
+)
 from . import _solve
 
 __all__ = ["register", "run", "parse_input", "parse_layer"]
@@ -24,7 +34,7 @@ size formula filled in step by step, the parameter count, the multiply-accumulat
 ever reads."""
 
 _EPILOG = """\
-input size (numbers joined by 'x'; the last ones are spatial):
+input size (numbers joined by 'x' or ','; the last ones are spatial):
   227            1 number:  L           (1-D, spatial only)
   32x64          2 numbers: H W         (2-D, spatial only)
   3x227x227      3 numbers: C H W       (channels, then 2-D)
@@ -35,8 +45,9 @@ input size (numbers joined by 'x'; the last ones are spatial):
   Without channels, in_channels is taken as 1 (and the report says so).
 
 one layer: the options -k/-s/-p/-d/-g/-o, --transposed/--output-padding, --pool/--ceil-mode.
-  Per-dimension values are joined by 'x': -k 5x3 is a 5 (H) by 3 (W) kernel.
-  --padding takes a number, per-dimension numbers (2x1), 'same' or 'valid'.
+  Per-dimension values are joined by 'x' (or ',' in options): -k 5x3 is a 5 (H) by 3 (W) kernel.
+  --padding takes a number, per-dimension numbers (2x1), (lo,hi) pairs ((0,1) for every
+  dimension, (0,1)x(1,1) per dimension), 'same' or 'valid'. Output writes padding the same way.
 
 a chain: one LAYER spec per layer, as positional arguments or with --layer (not both):
   KIND key=value ...     KIND: conv | convT (transposed) | maxpool | avgpool
@@ -53,13 +64,8 @@ examples:
   convwise shape 1x28x28 "conv k=5 o=5" "maxpool k=2"
   convwise shape 1x28x28 --layer "conv k=5 o=5" --layer "maxpool k=2" --json"""
 
-_KINDS = {
-    "conv": "conv",
-    "convt": "conv_transpose", "conv_transpose": "conv_transpose", "convtranspose": "conv_transpose",
-    "deconv": "conv_transpose", "tconv": "conv_transpose",
-    "maxpool": "max_pool", "max_pool": "max_pool", "max": "max_pool",
-    "avgpool": "avg_pool", "avg_pool": "avg_pool", "avg": "avg_pool",
-}
+#: the layer kinds this command computes: the window kinds of the shared table
+_KINDS = WINDOW_KINDS
 _KEYS = {
     "k": "kernel", "kernel": "kernel", "kernel_size": "kernel",
     "s": "stride", "stride": "stride",
@@ -71,12 +77,11 @@ _KEYS = {
     "ceil": "ceil_mode", "ceil_mode": "ceil_mode",
     "bias": "bias",
 }
-_ALLOWED = {
-    "conv": {"kernel", "stride", "padding", "dilation", "groups", "out_channels", "bias"},
-    "conv_transpose": {"kernel", "stride", "padding", "dilation", "groups", "out_channels", "output_padding", "bias"},
-    "max_pool": {"kernel", "stride", "padding", "dilation", "ceil_mode"},
-    "avg_pool": {"kernel", "stride", "padding", "ceil_mode"},
-}
+#: the command's key names -> torch's; what each kind accepts comes from the shared table
+_TORCH_NAMES = {"kernel": "kernel_size", "stride": "stride", "padding": "padding", "dilation": "dilation",
+                "groups": "groups", "out_channels": "out_channels", "output_padding": "output_padding",
+                "ceil_mode": "ceil_mode", "bias": "bias"}
+_ALLOWED = {kind: {key for key, torch in _TORCH_NAMES.items() if torch in KINDS[kind].keys} for kind in _KINDS}
 _OPTION_NAMES = {"kernel": "--kernel", "stride": "--stride", "padding": "--padding", "dilation": "--dilation",
                  "groups": "--groups", "out_channels": "--out-channels", "output_padding": "--output-padding",
                  "ceil_mode": "--ceil-mode", "bias": "--no-bias"}
@@ -107,13 +112,8 @@ class InputShape:
 
 def parse_input(text: str, spatial: int | None = None) -> InputShape:
     """Split an input size such as ``3x227x227`` into batch, channels and spatial sizes."""
-    parts = re.split(r"[x×X,]", text.strip())
-    if not text.strip() or not all(part.strip().isdigit() for part in parts):
-        raise ValueError(f"shape: input size must be positive ints joined by 'x' (e.g. 227, 32x64, 3x227x227), "
-                         f"got {text!r}")
-    numbers = [int(part) for part in parts]
-    if any(n < 1 for n in numbers):
-        raise ValueError(f"shape: input size must be positive, got {text!r}")
+    parsed = parse_ints(text, fn="shape", name="INPUT", minimum=1)
+    numbers = [parsed] if isinstance(parsed, int) else list(parsed)
     if spatial is None:
         spatial = {1: 1, 2: 2, 3: 2, 4: 2, 5: 3}.get(len(numbers))
         if spatial is None:
@@ -135,8 +135,8 @@ def parse_layer(spec: str, index: int = 1) -> Layer:
     tokens = [t for t in re.split(r"[\s,]+", spec.strip()) if t]
     if not tokens:
         raise ValueError(f"shape: layer {index} is empty; write e.g. 'conv k=3 o=16' or 'maxpool k=2'")
-    kind = _KINDS.get(tokens[0].lower())
-    if kind is None:
+    kind = kind_of(tokens[0])
+    if kind not in _KINDS:
         raise ValueError(f"shape: layer {index} {spec!r}: unknown layer kind {tokens[0]!r}; "
                          f"use conv, convT, maxpool or avgpool")
     layer = Layer(kind, text=spec.strip())
@@ -179,18 +179,12 @@ def _layer_from_options(args) -> Layer | None:
 
 
 def _ints(text, *, fn: str, name: str):
-    """``"5"`` -> 5, ``"5x3"`` -> (5, 3); a ValueError naming the argument otherwise."""
-    parts = re.split(r"[x×X]", str(text).strip())
-    if not all(re.fullmatch(r"-?\d+", part.strip()) for part in parts):
-        raise ValueError(f"{fn}: {name} must be an int or ints joined by 'x' (e.g. 3 or 5x3), got {name}={text!r}")
-    numbers = tuple(int(part) for part in parts)
-    return numbers[0] if len(numbers) == 1 else numbers
+    """``"5"`` -> 5, ``"5x3"`` -> (5, 3); a ValueError naming the argument otherwise (arithmetic checks signs)."""
+    return parse_ints(text, fn=fn, name=name, negative=True)
 
 
-def _padding(text, *, fn: str):
-    if str(text).strip().lower() in ("same", "valid"):
-        return str(text).strip().lower()
-    return _ints(text, fn=fn, name="padding")
+def _padding(text, *, fn: str, ndim: int):
+    return parse_padding(text, fn=fn, ndim=ndim)
 
 
 # --------------------------------------------------------------------------- computing
@@ -203,7 +197,7 @@ class Result:
     index: int
     kind: str
     fn: str
-    geometry: object
+    geometry: Any
     in_channels: int
     out_channels: int
     groups: int
@@ -214,7 +208,7 @@ class Result:
     uncovered: tuple = ()
     trailing: tuple = ()
     out_channels_assumed: bool = False
-    receptive_field: object = None
+    receptive_field: Any = None
 
 
 def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int) -> Result:
@@ -228,31 +222,23 @@ def _compute(layer: Layer, index: int, spatial: tuple, channels: int, batch: int
     if "kernel" not in layer.values:
         raise ValueError(f"{fn}: layer {index} needs a kernel size (-k/--kernel, or k= in a layer spec)")
     values = layer.values
-    kernel = _ints(values["kernel"], fn=fn, name="kernel_size")
-    dilation = _ints(values.get("dilation", "1"), fn=fn, name="dilation")
-    padding = _padding(values.get("padding", "0"), fn=fn)
-    if layer.kind in ("max_pool", "avg_pool"):
-        stride = _ints(values["stride"], fn=fn, name="stride") if "stride" in values else None
-        geometry = ar.pool_geometry(spatial, kernel, stride, padding, dilation, bool(values.get("ceil_mode")), fn=fn)
-        return Result(index, layer.kind, fn, geometry, channels, channels, 1, False, 0, 0, ar.explain(geometry),
-                      ar.uncovered_cells(geometry), ar.uncovered_input(geometry))
-    stride = _ints(values.get("stride", "1"), fn=fn, name="stride")
-    groups = _ints(values.get("groups", "1"), fn=fn, name="groups")
-    out_channels = _ints(values["out_channels"], fn=fn, name="out_channels") if "out_channels" in values else channels
-    bias = values.get("bias", True)
-    ar.check_channels(channels, out_channels, groups, fn=fn)
-    if layer.kind == "conv_transpose":
-        output_padding = _ints(values.get("output_padding", "0"), fn=fn, name="output_padding")
-        geometry = ar.conv_transpose_geometry(spatial, kernel, stride, padding, output_padding, dilation, fn=fn)
-        macs = ar.conv_transpose_macs(channels, out_channels, geometry.kernel_size, spatial, groups, batch, fn=fn)
-        uncovered = trailing = ()
-    else:
-        geometry = ar.conv_geometry(spatial, kernel, stride, padding, dilation, fn=fn)
-        macs = ar.conv_macs(channels, out_channels, geometry.kernel_size, geometry.output_size, groups, batch, fn=fn)
+    spec: dict[str, Any] = {"kernel_size": _ints(values["kernel"], fn=fn, name="kernel_size"),
+                            "dilation": _ints(values.get("dilation", "1"), fn=fn, name="dilation"),
+                            "padding": _padding(values.get("padding", "0"), fn=fn, ndim=ndim)}
+    for key in ("stride", "groups", "out_channels", "output_padding"):
+        if key in values:
+            spec[key] = _ints(values[key], fn=fn, name=key)
+    spec["ceil_mode"] = bool(values.get("ceil_mode", False))
+    spec["bias"] = values.get("bias", True)
+    step = window_step(layer.kind, spec, (channels, *spatial), batch=batch, fn=fn)
+    geometry = step.geometry
+    uncovered: tuple = ()
+    trailing: tuple = ()
+    if step.is_window_of_input:
         uncovered, trailing = ar.uncovered_cells(geometry), ar.uncovered_input(geometry)
-    params = ar.conv_params(channels, out_channels, geometry.kernel_size, groups, bias, fn=fn)
-    return Result(index, layer.kind, fn, geometry, channels, out_channels, groups, bias, params, macs,
-                  ar.explain(geometry), uncovered, trailing, "out_channels" not in values)
+    return Result(index, layer.kind, fn, geometry, step.in_channels, step.out_channels, step.groups, step.bias,
+                  step.params, step.macs, ar.explain(geometry), uncovered, trailing,
+                  layer.kind in ("conv", "conv_transpose") and "out_channels" not in values)
 
 
 def _attach_receptive_fields(results: list[Result], ndim: int) -> None:
@@ -275,7 +261,7 @@ def _shape(batch, channels, spatial) -> list[int]:
 
 
 def _x(values) -> str:
-    return "x".join(str(v) for v in values)
+    return format_shape(values)
 
 
 def _num(value) -> str:
@@ -302,12 +288,12 @@ def _runs(cells, limit=8) -> str:
 
 def _settings(result: Result) -> str:
     g = result.geometry
-    parts = [f"kernel={_x(g.kernel_size)}", f"stride={_x(g.stride)}",
-             "padding=" + _x(f"{lo}" if lo == hi else f"({lo},{hi})" for lo, hi in g.padding)]
+    parts = [f"kernel={format_sizes(g.kernel_size)}", f"stride={format_sizes(g.stride)}",
+             f"padding={format_padding(g.padding)}"]
     if result.kind != "avg_pool":
-        parts.append(f"dilation={_x(g.dilation)}")
+        parts.append(f"dilation={format_sizes(g.dilation)}")
     if result.kind == "conv_transpose":
-        parts.append(f"output_padding={_x(g.output_padding)}")
+        parts.append(f"output_padding={format_sizes(g.output_padding)}")
     if result.kind in ("conv", "conv_transpose"):
         parts.append(f"groups={result.groups}")
         if not result.bias:
@@ -350,7 +336,7 @@ def _text(shape: InputShape, results: list[Result], shapes: list[list[int]], dim
         lines.append("")
         channels = ""
         if result.kind in ("conv", "conv_transpose"):
-            channels = f", {result.in_channels} -> {result.out_channels} channels"
+            channels = f", channels {result.in_channels} -> {result.out_channels}"
             if result.out_channels_assumed:
                 channels += " (no out_channels given: kept)"
         lines.append(f"layer {result.index}  {result.fn}  {_settings(result)}{channels}")
@@ -380,7 +366,7 @@ def _text(shape: InputShape, results: list[Result], shapes: list[list[int]], dim
         lines.extend(f"  {name:<16} {value}" for name, value in rows)
         warnings.extend(_warnings(result, dims))
     if len(results) > 1:
-        table = [["", "input", _x(shapes[0]), "", "", ""]]
+        table: list[list[Any]] = [["", "input", _x(shapes[0]), "", "", ""]]
         for result, out_shape in zip(results, shapes[1:]):
             rf = result.receptive_field
             table.append([result.index, result.fn, _x(out_shape), f"{result.params:,}", f"{result.macs:,}",
@@ -479,9 +465,9 @@ def run(args) -> int:
         options = ", ".join(single.written.values()) or ("--pool" if args.pool else "--transposed")
         raise ValueError(f"shape: the single-layer options ({options}) cannot be combined with layer specs; "
                          f"write them in each spec (e.g. 'conv k=3 s=2')")
-    layers = [parse_layer(spec, index) for index, spec in enumerate(specs, start=1)] if specs else [single]
-    if layers == [None]:
+    if not specs and single is None:
         raise ValueError("shape: nothing to compute: give a kernel (-k 3) or layer specs ('conv k=3 o=16')")
+    layers = [parse_layer(spec, index) for index, spec in enumerate(specs, start=1)] if specs else [cast(Layer, single)]
 
     dims = _DIM_NAMES[len(shape.spatial)]
     batch = shape.batch if shape.batch is not None else 1

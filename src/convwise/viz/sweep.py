@@ -5,7 +5,13 @@ measures :func:`convwise.conv2d`'s forward time (median of a few runs; torch's b
 when torch is installed) and asks :mod:`convwise.arithmetic` for the output size,
 parameter count (:func:`~convwise.arithmetic.conv_params`) and multiply-accumulates
 (:func:`~convwise.arithmetic.conv_macs`). The result is a list of rows, written as a
-CSV and drawn as a two-panel PNG (parameters and MACs | time).
+CSV and drawn as a four-panel PNG: parameters | MACs and output size | receptive field
+(of one layer and of two stacked) | measured time.
+
+Rules of the figures: powers of two (channels, groups) go on a log2 axis; every line
+has its own marker and dash, and quantities of different scale get their own axis; the
+base configuration is in the title. The kernel-size sweep keeps the output size by
+using ``padding = dilation*(k-1)/2`` ("same"), and says so.
 
 What theory says, and the figures show: parameters grow linearly with the channel counts
 and with the kernel area, do not depend on stride, padding or dilation, and fall as
@@ -25,8 +31,9 @@ import statistics
 import time
 
 from .. import arithmetic
+from ..notation import format_shape
 
-__all__ = ["PARAMETERS", "BASE", "QUICK_BASE", "parameter_name", "values_for", "sweep", "write_csv", "plot",
+__all__ = ["PARAMETERS", "BASE", "QUICK_BASE", "parameter_name", "values_for", "sweep", "write_csv", "plot", "figure",
            "sweep_all", "FIGURE_SIZE"]
 
 #: the base configuration every sweep varies one hyperparameter of
@@ -46,9 +53,12 @@ PARAMETERS = {
 _ALIASES = {"kernel": "kernel_size", "k": "kernel_size", "in": "in_channels", "out": "out_channels",
             "channels": "in_channels", "group": "groups", "strides": "stride", "pad": "padding"}
 #: figure size in pixels (width, height)
-FIGURE_SIZE = (1000, 400)
+FIGURE_SIZE = (1400, 420)
 COLUMNS = ["parameter", "value", "batch", "size", "in_channels", "out_channels", "kernel_size", "stride", "padding",
-           "dilation", "groups", "output_size", "params", "macs", "convwise_ms", "torch_ms", "clock"]
+           "dilation", "groups", "output_size", "params", "macs", "rf", "rf_two_layers", "convwise_ms", "torch_ms",
+           "clock"]
+#: swept values that are powers of two are drawn on a log2 axis
+LOG2_PARAMETERS = ("in_channels", "out_channels", "groups")
 
 
 def parameter_name(name: str) -> str:
@@ -142,11 +152,17 @@ def _sweep(parameter, values, quick, repeats, use_torch, measure, clock, progres
         config = dict(base, **{name: value})
         if name == "groups":  # keep both channel counts divisible
             config["in_channels"] = config["out_channels"] = max(base["in_channels"], value)
+        if name == "kernel_size":  # 'same' padding: the output keeps its size, only the kernel changes
+            config["padding"] = config["dilation"] * (value - 1) // 2
         size, k = config["size"], config["kernel_size"]
         geometry = arithmetic.conv_geometry((size, size), k, config["stride"], config["padding"], config["dilation"],
                                             fn="sweep")
         c_in, c_out, groups = config["in_channels"], config["out_channels"], config["groups"]
+        layer = {"kernel_size": k, "stride": config["stride"], "padding": config["padding"],
+                 "dilation": config["dilation"]}
+        fields = arithmetic.receptive_field([layer, layer], ndim=1, fn="sweep")
         row = {"parameter": name, "value": value, **config,
+               "rf": fields[0].size[0], "rf_two_layers": fields[1].size[0],
                "output_size": geometry.output_size[0],
                "params": arithmetic.conv_params(c_in, c_out, (k, k), groups, fn="sweep"),
                "macs": arithmetic.conv_macs(c_in, c_out, (k, k), geometry.output_size, groups,
@@ -178,47 +194,91 @@ def write_csv(rows: list[dict], path) -> None:
             writer.writerow({key: (f"{row[key]:.6g}" if isinstance(row[key], float) else row[key]) for key in COLUMNS})
 
 
+def describe_base(rows: list[dict]) -> str:
+    """The configuration the sweep holds fixed, in the one notation (``input 16x32x32``)."""
+    name, row = rows[0]["parameter"], rows[0]
+    parts = [f"batch {row['batch']}"]
+    if name != "in_channels":
+        parts.append(f"input {format_shape((row['in_channels'], row['size'], row['size']))}")
+    else:
+        parts.append(f"input Cx{row['size']}x{row['size']}")
+    for key in ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups"):
+        if key == name:
+            continue
+        if key == "padding" and name == "kernel_size":
+            parts.append("padding (k-1)/2 ('same': output stays the input size)")
+        elif key in ("in_channels", "out_channels") and name == "groups":
+            continue
+        else:
+            parts.append(f"{key} {row[key]}")
+    if name == "groups":
+        parts.append("channels max(16, groups) in and out")
+    return ", ".join(parts)
+
+
 def plot(rows: list[dict], path) -> None:
-    """Two panels: parameters (and MACs) | measured time, against the swept value."""
+    """Four panels against the swept value: parameters | MACs and output size | receptive field | time."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure(rows: list[dict]):
+    """The matplotlib figure :func:`plot` saves (the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
 
     name = rows[0]["parameter"]
     values = [row["value"] for row in rows]
-    base = {key: rows[0][key] for key in ("batch", "size", "in_channels", "out_channels", "kernel_size", "stride",
-                                         "padding", "dilation", "groups") if key != name}
     dpi = 100
-    fig, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_SIZE[0] / dpi, FIGURE_SIZE[1] / dpi), dpi=dpi)
-    left.plot(values, [row["params"] for row in rows], "o-", color="tab:blue", label="parameters")
-    left.set_xlabel(name)
-    left.set_ylabel("parameters", color="tab:blue")
-    left.set_title("parameters (conv_params)  ·  MACs (conv_macs)", fontsize=10)
-    left.set_ylim(bottom=0)
-    macs = left.twinx()
+    fig, (p_axis, m_axis, r_axis, t_axis) = plt.subplots(1, 4, figsize=(FIGURE_SIZE[0] / dpi, FIGURE_SIZE[1] / dpi),
+                                                         dpi=dpi)
+    p_axis.plot(values, [row["params"] for row in rows], "o-", color="tab:blue", label="parameters")
+    p_axis.set_ylabel("parameters (weights + bias)")
+    p_axis.set_title("parameters", fontsize=10)
     top = max(row["macs"] for row in rows)
     scale, unit = next(((s, u) for s, u in ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands")) if top >= s),
                        (1, ""))
-    macs.plot(values, [row["macs"] / scale for row in rows], "s--", color="tab:gray", label="MACs")
-    macs.set_ylabel(f"MACs ({unit})" if unit else "MACs", color="tab:gray")
-    macs.set_ylim(bottom=0)
-    right.plot(values, [row["convwise_ms"] for row in rows], "o-", color="tab:orange", label="convwise.conv2d")
+    m_axis.plot(values, [row["macs"] / scale for row in rows], "s--", color="tab:gray", label="MACs")
+    m_axis.set_ylabel(f"MACs ({unit})" if unit else "MACs")
+    out_axis = m_axis.twinx()
+    out_axis.plot(values, [row["output_size"] for row in rows], "^:", color="tab:green", label="output size")
+    out_axis.set_ylabel("output size (per side)", color="tab:green")
+    out_axis.set_ylim(0, 1.6 * max(row["output_size"] for row in rows))  # room above for the legend
+    m_axis.set_title("MACs  ·  output size (right axis)", fontsize=10)
+    handles = m_axis.get_lines() + out_axis.get_lines()
+    m_axis.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    r_axis.plot(values, [row["rf"] for row in rows], "D-", color="tab:purple", label="one layer")
+    r_axis.plot(values, [row["rf_two_layers"] for row in rows], "v--", color="tab:pink", label="two stacked layers")
+    r_axis.set_ylabel("receptive field (input cells per side)")
+    r_axis.set_title("receptive field", fontsize=10)
+    r_axis.legend(fontsize=8, loc="best")
+    t_axis.plot(values, [row["convwise_ms"] for row in rows], "p-", color="tab:orange", label="convwise.conv2d")
     if any(not math.isnan(row["torch_ms"]) for row in rows):
-        right.plot(values, [row["torch_ms"] for row in rows], "^-", color="tab:red", label="torch conv2d")
-    right.set_xlabel(name)
-    right.set_ylabel(f"forward time (ms, median{', CPU' if rows[0].get('clock') == 'cpu' else ''})")
-    right.set_title("measured forward time", fontsize=10)
-    right.set_ylim(bottom=0)
-    right.legend(fontsize=8)
-    for axis in (left, right):
-        axis.set_xticks(values)
+        t_axis.plot(values, [row["torch_ms"] for row in rows], "^--", color="tab:red", label="torch conv2d")
+    t_axis.set_ylabel(f"forward time (ms, median{', CPU' if rows[0].get('clock') == 'cpu' else ''})")
+    t_axis.set_title("measured forward time", fontsize=10)
+    t_axis.legend(fontsize=8, loc="best")
+    for axis in (p_axis, m_axis, r_axis, t_axis):
+        if name in LOG2_PARAMETERS:
+            axis.set_xscale("log", base=2)
+            axis.set_xlim(min(values) / 1.3, max(values) * 1.3)
+        else:
+            axis.set_xlim(min(values) - 0.5, max(values) + 0.5)
+        axis.xaxis.set_major_locator(FixedLocator(values))
+        axis.xaxis.set_minor_locator(NullLocator())
+        axis.set_xticklabels([str(v) for v in values])
+        axis.set_xlabel(name + ("  (log2 axis)" if name in LOG2_PARAMETERS else ""))
+        axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
-    described = ", ".join(f"{k}={v}" for k, v in base.items())
-    fig.suptitle(f"conv2d: varying {name}  (others: {described})", fontsize=10)
+    fig.suptitle(f"conv2d: varying {name}    base: {describe_base(rows)}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    return fig
 
 
 def sweep_all(directory, parameters=None, *, quick: bool = False, repeats: int | None = None, use_torch=None,
