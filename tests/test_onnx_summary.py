@@ -166,7 +166,7 @@ def test_cli_formats(fmt, tmp_path, capsys):
     torch.manual_seed(0)
     export(ResNetLike(), (1, 3, 32, 32), path)
     args = ["summary", str(path), "--input-shape", "3,64,64", "--batch", "2"]
-    args += ["--json"] if fmt == "json" else ["--format", fmt]
+    args += ["--json"] if fmt == "json" else ["--style", fmt] if fmt == "github" else ["--format", fmt]
     assert main(args) == 0
     out = capsys.readouterr().out
     expected = cwo.summary(str(path), (3, 64, 64), batch=2)

@@ -177,6 +177,10 @@ class GraphSummary:
                              else getattr(layer, key) for key in keys])
         return out.getvalue()
 
+    def csv(self) -> str:
+        """The same as :meth:`to_csv` (the name :class:`convwise.summary.ModelSummary` uses)."""
+        return self.to_csv()
+
     def render(self, fmt: str = "text") -> str:
         """``'json'``, ``'csv'``, ``'text'`` (the table) or any other ``tabulate`` table format."""
         if fmt == "json":
