@@ -15,8 +15,9 @@ def test_tour_end_to_end(tmp_path):
                             text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    for number in range(1, 7):
-        assert f"[{number}/6]" in text
+    for number in range(1, 8):
+        assert f"[{number}/7]" in text
+    assert "conv2d(x, w) gives the same 3x3 output: True" in text
     assert "= 8" in text and "8  9  8" in text and "61,706" in text
     announced = [line.strip() for line in text.split("Files written:")[1].splitlines() if line.strip()]
     assert len(announced) == 7

@@ -1,14 +1,15 @@
 """A one-minute guided tour of convolution arithmetic, for newcomers (``convwise tour``).
 
-Six steps, each printed with its number, each writing what it draws to one folder:
+Seven steps, each printed with its number, each writing what it draws to one folder:
 
 1. output sizes, with the formula filled in (:func:`convwise.arithmetic.explain`);
 2. the classic 5x5 worked example, window by window, computed by :func:`convwise.conv2d`;
 3. cross-correlation (what deep learning calls convolution) versus true convolution
    (:func:`convwise.functional.convolve` flips the kernel);
-4. animations of that example, of padding with stride, and of two channels summed with a bias (GIFs);
-5. a quick sweep: how kernel size moves parameters and time (PNG + CSV);
-6. a model summary: LeNet-5 layer by layer (text + JSON).
+4. convolution as one matrix product: ``unfold`` (im2col) and a GEMM (:mod:`convwise.tour_unfold`);
+5. animations of that example, of padding with stride, and of two channels summed with a bias (GIFs);
+6. a quick sweep: how kernel size moves parameters and time (PNG + CSV);
+7. a model summary: LeNet-5 layer by layer (text + JSON).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ __all__ = ["tour", "CLASSIC_INPUT", "CLASSIC_KERNEL"]
 CLASSIC_INPUT = [[1, 2, 3, 0, 1], [0, 1, 5, 1, 0], [1, 0, 2, 2, 1], [1, 1, 2, 0, 0], [1, 0, 1, 1, 1]]
 CLASSIC_KERNEL = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
 ASYMMETRIC_KERNEL = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
-STEPS = 6
+STEPS = 7
 
 
 def _matrix(array, indent: str = "    ") -> str:
@@ -51,7 +52,7 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
         echo(f"\n[{number}/{STEPS}] {title}")
         echo("-" * (len(title) + 6))
 
-    echo(f"convwise tour: convolution arithmetic in six steps (files go to {out}/)")
+    echo(f"convwise tour: convolution arithmetic in seven steps (files go to {out}/)")
 
     header(1, "Output sizes")
     echo("A window of k cells, spaced d apart, slides in steps of s over the input padded by lo and hi.\n"
@@ -94,7 +95,12 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
     echo(f"  convolve(x, k) == conv2d(x, flipped k): {bool(np.array_equal(conv, flipped))}. A learned kernel\n"
          "  does not care: training would simply learn the flipped weights.")
 
-    header(4, "Watch it slide")
+    header(4, "Convolution as one matrix product")
+    from .tour_unfold import unfold_step
+
+    unfold_step(echo)
+
+    header(5, "Watch it slide")
     gif = os.path.join(out, "conv-5x5-example.gif")
     frames, _ = viz_animate.animate(t, gif, input=x, weight=w)
     written.append(gif)
@@ -114,7 +120,7 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
          "  and ReLU keeps the positive part (the heart of a CNN layer)")
     echo("  More: `convwise animate --help`, `convwise animate --gallery DIR` for the standard set.")
 
-    header(5, "What a hyperparameter costs")
+    header(6, "What a hyperparameter costs")
     bar = None
     if progress:
         from tqdm import tqdm
@@ -138,7 +144,7 @@ def tour(out: str = "convwise-tour", *, echo=print, progress: bool = True) -> li
          "  Time need not follow MACs: method='auto' switches algorithm per shape (FFT for large kernels).\n"
          "  `convwise sweep all` draws every hyperparameter, with torch timed beside convwise.")
 
-    header(6, "A whole network")
+    header(7, "A whole network")
     result = summary("lenet5")
     table = result.table()
     echo(table)

@@ -8,7 +8,7 @@ __all__ = ["register", "run"]
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tour", help="a one-minute guided tour: sizes, a worked example, an animation, "
                                    "a sweep and a model summary",
-                                   description="Walk through convolution arithmetic in six steps, writing the "
+                                   description="Walk through convolution arithmetic in seven steps, writing the "
                                    "pictures and tables to a folder.")
     parser.add_argument("-o", "--out", default="convwise-tour", metavar="DIR",
                         help="folder for the files (default ./convwise-tour)")
