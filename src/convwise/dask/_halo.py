@@ -159,6 +159,9 @@ def step(layer: LayerGeometry, dim: int, a: int, b: int, size: int) -> Step:
     """The :class:`Step` of ``layer`` for outputs ``[a, b)`` along ``dim`` of an input of ``size`` cells."""
     if layer.kind == "pointwise":
         return Step(a, b, 0, 0, 0, b - a)
+    if b <= a:  # no outputs wanted (the next layer's windows lie in its padding): read nothing
+        cell = min(max(a * layer.stride[dim] - layer.padding[dim][0], 0), size)
+        return Step(cell, cell, 0, 0, 0, 0)
     s, (lo, _hi) = layer.stride[dim], layer.padding[dim]
     k_eff = layer.effective_kernel[dim]
     if layer.kind == "transpose":

@@ -77,7 +77,13 @@ def _run_tile(block: np.ndarray, payload, block_id=None) -> np.ndarray:
             for tile, plan, t in zip(tiles, plans, block_id[2:]))
         block = block[index]
     for layer, op in enumerate(ops):
-        block = op.run(block, [tiles[dim][layer] for dim in range(spatial)])
+        steps = [tiles[dim][layer] for dim in range(spatial)]
+        if any(st.stop == st.start and st.length == 0 for st in steps):  # the next layer reads none of it
+            lengths = [tiles[dim][layer + 1].stop - tiles[dim][layer + 1].start for dim in range(spatial)]
+            channels = getattr(op, "out_channels", block.shape[1])
+            block = np.zeros((block.shape[0], channels, *lengths), dtype=block.dtype)
+        else:
+            block = op.run(block, steps)
     return block
 
 
