@@ -98,7 +98,7 @@ def test_unbatched_input_and_float64():
 @pytest.mark.parametrize("make", [_net_2d, _net_3d])
 def test_halo_matches_arithmetic_receptive_field(make):
     model = make()
-    layers = [dict(kernel_size=g.kernel_size, stride=g.stride, padding=g.padding, dilation=g.dilation)
+    layers = [{"kernel_size": g.kernel_size, "stride": g.stride, "padding": g.padding, "dilation": g.dilation}
               for g in cwd.layer_geometries(model) if g.kind != "pointwise"]
     ndim = len(layers[0]["kernel_size"])
     field = arithmetic.receptive_field(layers, ndim)[-1]
