@@ -242,7 +242,9 @@ def compute(*collections, progress: bool = True, **kwargs):
         return tuple(client.gather(futures))
     if not progress:
         return dask.compute(*collections, **kwargs)
+    import sys
+
     from dask.diagnostics import ProgressBar
 
-    with ProgressBar():
+    with ProgressBar(out=sys.stderr):
         return dask.compute(*collections, **kwargs)
