@@ -11,6 +11,8 @@ to ``--output`` with a progress bar. The Zarr output appears only when complete.
 
 from __future__ import annotations
 
+from typing import Any
+
 SCHEDULERS = ("threads", "processes", "synchronous")
 
 
@@ -106,6 +108,7 @@ def run(args) -> int:
     from ..dask.io import write_zarr
 
     y = _build(args)
+    context: Any
     if args.scheduler in SCHEDULERS:
         context = dask.config.set(scheduler=args.scheduler)
     else:

@@ -104,5 +104,5 @@ def run_chain(x: da.Array, chain: Chain, *, fn: str) -> da.Array:
     out_channels = (chain.out_channels,) if chain.out_channels is not None else chunks[1]
     out_chunks = (x.chunks[0], out_channels, *(p.outputs for p in chain.plans))
     payload = dask.delayed((chain.ops, chain.plans), pure=True, traverse=False)
-    return x.map_blocks(_run_tile, payload, chunks=out_chunks, dtype=x.dtype,
-                        meta=np.empty((0,) * (2 + spatial), dtype=x.dtype))
+    return da.map_blocks(_run_tile, x, payload, chunks=out_chunks, dtype=x.dtype,
+                         meta=np.empty((0,) * (2 + spatial), dtype=x.dtype))

@@ -100,7 +100,7 @@ def _op(module, index: int, method: str):
 def _split(model, method: str = "auto") -> tuple[list, list]:
     """(tile ops of the spatial prefix, the remaining modules, run on whole planes)."""
     modules = _layers(model)
-    ops = []
+    ops: list = []
     for index, module in enumerate(modules):
         op = _op(module, index, method)
         if op is None:
@@ -217,7 +217,7 @@ def apply_model(model, x, *, method: str = "auto", chunks=None) -> da.Array:
         sample = _run_rest(np.zeros((1, *y.shape[1:]), dtype=y.dtype), [_fresh(m) for m in rest])
         drop = list(range(sample.ndim, y.ndim))
         payload = dask.delayed(tuple(rest), pure=True, traverse=False)
-        y = y.map_blocks(_run_rest, payload, chunks=(y.chunks[0], *((s,) for s in sample.shape[1:])),
+        y = da.map_blocks(_run_rest, y, payload, chunks=(y.chunks[0], *((s,) for s in sample.shape[1:])),
                          drop_axis=drop, dtype=sample.dtype, meta=np.empty((0,) * sample.ndim, sample.dtype))
     return y[0] if unbatched else y
 
