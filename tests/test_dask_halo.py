@@ -80,15 +80,19 @@ def test_transpose_step_holds_every_contributing_input(size, k, d, s, lo, data):
 @given(st.integers(5, 60), st.integers(1, 9), st.lists(st.tuples(st.integers(1, 5), st.integers(1, 3),
                                                                   st.integers(1, 3), st.integers(0, 2),
                                                                   st.sampled_from(["zeros", "reflect"])),
-                                                        min_size=1, max_size=4))
-def test_plan_blocks_serve_their_tiles(size, chunk, specs):
+                                                        min_size=1, max_size=4), st.booleans())
+def test_plan_blocks_serve_their_tiles(size, chunk, specs, by_input):
     layers = [LayerGeometry("conv", (k,), (s,), ((min(p, k // 2),) * 2,), (d,), padding_mode=m)
               for k, s, d, p, m in specs]
     try:
         sizes = output_sizes(layers, (size,))
     except ValueError:
         return
-    plan = plan_axis(layers, 0, sizes, chunk)
+    if by_input:  # tiles follow the input's chunks (the default of the ops)
+        plan = plan_axis(layers, 0, sizes, input_chunks=(chunk,) * (size // chunk) + ((size % chunk,) if size % chunk
+                                                                                        else ()))
+    else:
+        plan = plan_axis(layers, 0, sizes, chunk)
     assert sum(plan.cores) == size and sum(plan.outputs) == sizes[-1][0]
     assert all(core >= max(plan.halo, 1) for core in plan.cores)
     for t, tile in enumerate(plan.steps):

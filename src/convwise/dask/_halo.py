@@ -198,9 +198,9 @@ def split_evenly(total: int, piece: int) -> tuple[int, ...]:
 class AxisPlan:
     """How one spatial axis is tiled.
 
-    ``cores`` chunks the input axis (block ``t`` starts at cell ``starts[t]``); block ``t`` also receives ``halo`` cells from block
-    ``t + 1`` (dask's overlap with depth ``(0, halo)``) and then holds every cell tile ``t``
-    reads. ``outputs`` chunks the final output axis; ``steps[t]`` lists the
+    ``cores`` chunks the input axis (block ``t`` starts at cell ``starts[t]``); block ``t``
+    also receives ``halo`` cells from block ``t + 1`` (dask's overlap with depth
+    ``(0, halo)``) and then holds every cell tile ``t`` reads. ``outputs`` chunks the final output axis; ``steps[t]`` lists the
     :class:`Step` of every layer, in order, for tile ``t``.
     """
 
@@ -221,34 +221,76 @@ def _tile_steps(layers: Sequence[LayerGeometry], dim: int, sizes: list[tuple[int
     return tuple(reversed(steps))
 
 
-def plan_axis(layers: Sequence[LayerGeometry], dim: int, sizes: list[tuple[int, ...]], output_chunk: int) -> AxisPlan:
-    """Tile one axis: output chunks of about ``output_chunk`` cells, merged where needed.
+def _first_output_reading_from(layers, dim, sizes, cell: int) -> int:
+    """The first output whose tile starts reading at or after input ``cell`` (binary search; starts grow)."""
+    lo, hi = 0, sizes[-1][dim]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _tile_steps(layers, dim, sizes, mid, mid + 1)[0].start >= cell:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
-    Chunks are merged until each input core is non-empty and at least as long as the
+
+def _check(layers, dim, sizes, bounds: list[int], starts: list[int]):
+    """The tiles of a candidate cut and the boundaries to drop (empty when the cut is valid)."""
+    size = sizes[0][dim]
+    tiles = [_tile_steps(layers, dim, sizes, a, b) for a, b in pairwise(bounds)]
+    reads = [(tile[0].start, tile[0].stop) if layers else (a, b) for tile, (a, b) in zip(tiles, pairwise(bounds))]
+    halo_cells = max([0] + [stop - nxt for (_, stop), nxt in zip(reads, starts[1:])])
+    cores = [nxt - cur for cur, nxt in zip(starts, starts[1:] + [size])]
+    minimum = max(halo_cells, 1)
+    drop = set()
+    for t in range(1, len(tiles)):
+        if reads[t][0] < starts[t] or starts[t] <= starts[t - 1] or bounds[t] <= bounds[t - 1]:
+            drop.add(t)
+    for t, core in enumerate(cores):
+        if core < minimum:  # dask's overlap wants every block at least as long as its depth
+            drop.add(t + 1 if t + 1 < len(cores) else t)
+    drop.discard(0)
+    return tiles, halo_cells, cores, drop
+
+
+def plan_axis(layers: Sequence[LayerGeometry], dim: int, sizes: list[tuple[int, ...]], output_chunk: int | None = None,
+              input_chunks: Sequence[int] | None = None) -> AxisPlan:
+    """Tile one axis, from the input's chunks (no rechunking where possible) or from a wished output chunk.
+
+    With ``input_chunks``, tile ``t`` computes the outputs whose reads start in input
+    chunk ``t``, so the input keeps its chunks; with ``output_chunk``, outputs are cut
+    every ``output_chunk`` cells and the input is rechunked to where each tile starts
+    reading. Either way tiles are merged until every block is at least as long as the
     halo (a block takes its halo from its right neighbour only), so the plan is valid
     whatever the chunk size, including chunks smaller than the halo.
     """
     total = sizes[-1][dim]
     size = sizes[0][dim]
-    require_steps("apply_model", math.ceil(total / max(output_chunk, 1)) * max(len(layers), 1), what="tile steps")
-    bounds = [0]
-    for piece in split_evenly(total, output_chunk):
-        bounds.append(bounds[-1] + piece)
-    for _attempt in range(8):
-        tiles = [_tile_steps(layers, dim, sizes, a, b) for a, b in pairwise(bounds)]
-        starts = [0] + [tile[0].start for tile in tiles[1:]] if layers else bounds[:-1]
-        stops = [tile[0].stop for tile in tiles] if layers else bounds[1:]
-        halo_cells = max([0] + [stop - nxt for stop, nxt in zip(stops, starts[1:])])
-        cores = [nxt - cur for cur, nxt in zip(starts, starts[1:] + [size])]
-        if all(c >= max(halo_cells, 1) for c in cores):  # dask's overlap wants every block >= its depth
+    pieces = len(input_chunks) if input_chunks is not None else math.ceil(total / max(output_chunk or 1, 1))
+    require_steps("convwise.dask", pieces * max(len(layers), 1) * max(1, total.bit_length()), what="tile steps")
+    if input_chunks is not None:
+        edges = [sum(input_chunks[:t]) for t in range(1, len(input_chunks))]
+        bounds = [0] + [_first_output_reading_from(layers, dim, sizes, edge) for edge in edges]
+        starts = [0] + edges
+        keep = [t for t in range(len(bounds)) if t == 0 or 0 < bounds[t] < total]
+        bounds, starts = [bounds[t] for t in keep] + [total], [starts[t] for t in keep]
+    else:
+        bounds = [0]
+        for piece in split_evenly(total, output_chunk or total):
+            bounds.append(bounds[-1] + piece)
+        starts = [0] + [_tile_steps(layers, dim, sizes, a, a + 1)[0].start if layers else a for a in bounds[1:-1]]
+    for _attempt in range(16):
+        tiles, halo_cells, cores, drop = _check(layers, dim, sizes, bounds, starts)
+        if not drop:
             outputs = tuple(b - a for a, b in pairwise(bounds))
             return AxisPlan(tuple(cores), tuple(starts), halo_cells, outputs, tuple(tiles))
         minimum = max(halo_cells, 1)
-        keep = [0]  # the output chunks that still start a tile
-        for t in range(1, len(tiles)):
-            if starts[t] - starts[keep[-1]] >= minimum and size - starts[t] >= minimum:
+        keep = [0]  # greedy, left to right: a boundary stays if both blocks it makes are long enough
+        for t in range(1, len(starts)):
+            if starts[t] - starts[keep[-1]] >= minimum and size - starts[t] >= minimum \
+                    and bounds[t] > bounds[keep[-1]] and (not layers or tiles[t][0].start >= starts[t]):
                 keep.append(t)
-        bounds = [bounds[t] for t in keep] + [total]
-    bounds = [0, total]  # one tile along this axis is always valid
-    tiles = [_tile_steps(layers, dim, sizes, 0, total)]
+        if len(keep) == len(starts):  # nothing merged: fall back to dropping every flagged boundary
+            keep = [t for t in range(len(starts)) if t not in drop]
+        bounds, starts = [bounds[t] for t in keep] + [total], [starts[t] for t in keep]
+    tiles = [_tile_steps(layers, dim, sizes, 0, total)]  # one tile along this axis is always valid
     return AxisPlan((size,), (0,), 0, (total,), tuple(tiles))

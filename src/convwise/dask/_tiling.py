@@ -52,8 +52,13 @@ class Chain:
         return int(peak)
 
 
-def plan_chain(ops: Sequence, input_shape: tuple[int, ...], output_chunks: Sequence[int], *, fn: str) -> Chain:
-    """Plan ``ops`` over a batched input of ``input_shape``; ``output_chunks`` are the wished output chunk sizes."""
+def plan_chain(ops: Sequence, input_shape: tuple[int, ...], output_chunks: Sequence[int | None],
+               input_chunks: Sequence[Sequence[int]], *, fn: str) -> Chain:
+    """Plan ``ops`` over a batched input of ``input_shape`` and spatial ``input_chunks``.
+
+    ``output_chunks`` holds, per spatial axis, the wished output chunk size, or ``None`` to
+    tile by the input's own chunks (no rechunking unless a chunk is shorter than the halo).
+    """
     geometries = [op.geometry for op in ops]
     sizes = output_sizes(geometries, tuple(input_shape[2:]), fn=fn)
     fixed = []
@@ -61,7 +66,9 @@ def plan_chain(ops: Sequence, input_shape: tuple[int, ...], output_chunks: Seque
         if isinstance(op, AvgPoolOp):
             op = replace(op, input_size=sizes[index])
         fixed.append(op)
-    plans = tuple(plan_axis(geometries, dim, sizes, output_chunks[dim]) for dim in range(len(input_shape) - 2))
+    plans = tuple(plan_axis(geometries, dim, sizes, output_chunks[dim],
+                            None if output_chunks[dim] is not None else input_chunks[dim])
+                  for dim in range(len(input_shape) - 2))
     mixes = any(isinstance(op, (ConvOp, TransposeOp)) for op in ops)
     channels = [op.out_channels for op in ops if isinstance(op, (ConvOp, TransposeOp))]
     return Chain(tuple(fixed), plans, tuple(sizes), mixes, channels[-1] if channels else None)

@@ -13,8 +13,8 @@ Extra keyword arguments, all keyword-only:
   ``'circular'``, as ``torch.nn.Conv2d``'s: applied at the array's outer edge only, with
   :func:`convwise.functional.pad`'s rules (``'circular'`` needs the whole axis in one tile).
 - ``chunks``: wished output chunk size per spatial axis (an int or a tuple); by default
-  the input's spatial chunk sizes scaled by the op's size ratio. Tiles are merged where
-  a chunk would be smaller than the halo.
+  each input chunk makes the outputs whose windows start in it, so the input is not
+  rechunked. Tiles are merged where a chunk would be shorter than the halo.
 - ``method``: the in-memory algorithm (``'auto'`` by default), as in ``convwise.functional``.
 
 >>> import numpy as np, dask.array as da
@@ -84,16 +84,17 @@ def _probe(x: da.Array) -> np.ndarray:
     return np.empty((0, *x.shape[1:]), dtype=x.dtype)
 
 
-def _output_chunks(x: da.Array, out_size, chunks, spatial: int, fn: str) -> tuple[int, ...]:
+def output_chunks(chunks, spatial: int, fn: str) -> tuple[int | None, ...]:
+    """``chunks=`` normalised: ``None`` per axis tiles by the input's chunks."""
     if chunks is None:
-        return tuple(max(1, round(x.chunks[2 + d][0] * out_size[d] / x.shape[2 + d])) for d in range(spatial))
+        return (None,) * spatial
     return arithmetic.ntuple(chunks, spatial, fn=fn, name="chunks", minimum=1)
 
 
-def run_ops(x: da.Array, ops, unbatched: bool, chunks, out_size, *, fn: str) -> da.Array:
+def run_ops(x: da.Array, ops, unbatched: bool, chunks, *, fn: str) -> da.Array:
     """Plan and run ``ops`` over the batched ``x``; drop the batch axis again when the input had none."""
     spatial = x.ndim - 2
-    chain = plan_chain(ops, x.shape, _output_chunks(x, out_size, chunks, spatial, fn), fn=fn)
+    chain = plan_chain(ops, x.shape, output_chunks(chunks, spatial, fn), x.chunks[2:], fn=fn)
     y = run_chain(x, chain, fn=fn)
     return y[0] if unbatched else y
 
@@ -111,7 +112,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, *, spatial, me
     if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(f"{fn}: padding_mode must be one of {PADDING_MODES}, got padding_mode={padding_mode!r}")
     probe = _probe(x)
-    y = conv_nd(probe, w, b, stride, padding, dilation, groups, spatial=spatial, method=method, fn=fn)
+    conv_nd(probe, w, b, stride, padding, dilation, groups, spatial=spatial, method=method, fn=fn)
     pairs = arithmetic.resolve_padding(padding, w.shape[2:], stride, dilation, ndim=spatial, fn=fn)
     if padding_mode != "zeros":  # the same checks as F.pad(x, ..., mode) then a conv without padding
         F.pad(probe, tuple(v for pair in reversed(pairs) for v in pair), mode=padding_mode)
@@ -119,7 +120,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, *, spatial, me
                              pairs, arithmetic.ntuple(dilation, spatial, fn=fn, name="dilation"),
                              padding_mode=padding_mode)
     op = ConvOp(geometry, np.ascontiguousarray(w), b, int(groups), method)
-    return run_ops(x, [op], unbatched, chunks, y.shape[2:], fn=fn)
+    return run_ops(x, [op], unbatched, chunks, fn=fn)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, method="auto",
@@ -153,13 +154,13 @@ def _transpose(input, weight, bias, stride, padding, output_padding, groups, dil
     x = as_dask(input, fn=fn)
     x, unbatched = _batched(x, spatial, fn)
     w, b = _weights(weight, bias)
-    y = conv_transpose_nd(_probe(x), w, b, stride, padding, output_padding, groups, dilation, spatial=spatial,
+    conv_transpose_nd(_probe(x), w, b, stride, padding, output_padding, groups, dilation, spatial=spatial,
                           method=method, fn=fn)
     g = arithmetic.conv_transpose_geometry(x.shape[2:], w.shape[2:], stride, padding, output_padding, dilation,
                                            fn=fn)
     geometry = LayerGeometry("transpose", g.kernel_size, g.stride, g.padding, g.dilation, g.output_padding)
     op = TransposeOp(geometry, np.ascontiguousarray(w), b, int(groups), method)
-    return run_ops(x, [op], unbatched, chunks, y.shape[2:], fn=fn)
+    return run_ops(x, [op], unbatched, chunks, fn=fn)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
@@ -199,9 +200,9 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     if return_indices:
         raise ValueError(f"{fn}: return_indices=True is not supported on Dask arrays (use convwise.functional "
                          f"on the in-memory array), got return_indices={return_indices!r}")
-    y = getattr(F, f"max_pool{spatial}d")(_probe(x), kernel_size, stride, padding, dilation, ceil_mode)
+    getattr(F, f"max_pool{spatial}d")(_probe(x), kernel_size, stride, padding, dilation, ceil_mode)
     op = MaxPoolOp(_pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, spatial, fn))
-    return run_ops(x, [op], unbatched, chunks, y.shape[2:], fn=fn)
+    return run_ops(x, [op], unbatched, chunks, fn=fn)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
@@ -236,12 +237,12 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     x, unbatched = _batched(x, spatial, fn)
     args = (kernel_size, stride, padding, ceil_mode, count_include_pad)
     if spatial == 1:
-        y = F.avg_pool1d(_probe(x), *args)
+        F.avg_pool1d(_probe(x), *args)
     else:
-        y = getattr(F, f"avg_pool{spatial}d")(_probe(x), *args, divisor_override)
+        getattr(F, f"avg_pool{spatial}d")(_probe(x), *args, divisor_override)
     op = AvgPoolOp(_pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, spatial, fn),
                    bool(count_include_pad), None if divisor_override is None else int(divisor_override))
-    return run_ops(x, [op], unbatched, chunks, y.shape[2:], fn=fn)
+    return run_ops(x, [op], unbatched, chunks, fn=fn)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *, chunks=None):

@@ -16,7 +16,7 @@ Halo(receptive_field=(8, 8), alignment=(2, 2), before=(3, 3), after=(3, 3))
 >>> x = np.random.default_rng(0).standard_normal((2, 1, 40, 40)).astype(np.float32)
 >>> y = apply_model(model, da.from_array(x, chunks=(1, 1, 8, 8)))
 >>> y.chunks[2:]
-((8, 4, 4, 4), (8, 4, 4, 4))
+((6, 4, 4, 4, 2), (6, 4, 4, 4, 2))
 >>> float(np.abs(y.compute() - model(x)).max()) < 1e-5
 True
 """
@@ -35,7 +35,7 @@ from . import _halo
 from ._halo import Halo, LayerGeometry
 from ._ops import AvgPoolOp, ConvOp, MaxPoolOp, PointwiseOp, TransposeOp
 from ._tiling import plan_chain
-from .functional import _batched, as_dask, run_ops
+from .functional import _batched, as_dask, output_chunks, run_ops
 
 __all__ = ["POINTWISE", "apply_model", "compute", "estimate_memory", "halo", "layer_geometries"]
 
@@ -168,19 +168,13 @@ def _probe_prefix(ops, x: da.Array) -> tuple[int, ...]:
     return (x.shape[0], channels, *sizes[-1])
 
 
-def _output_chunks(x: da.Array, out_size, chunks) -> tuple[int, ...]:
-    spatial = x.ndim - 2
-    if chunks is not None:
-        return arithmetic.ntuple(chunks, spatial, fn="apply_model", name="chunks", minimum=1)
-    return tuple(max(1, round(x.chunks[2 + d][0] * out_size[d] / x.shape[2 + d])) for d in range(spatial))
-
-
 def estimate_memory(model, x, *, chunks=None) -> int:
     """Bytes one task of :func:`apply_model` holds at most (block with halo, layer buffers, output), before computing."""
     x = as_dask(x, fn="estimate_memory")
     ops, rest, x, _ = _prefix(model, x, "auto", chunks, "estimate_memory")
     shape = _probe_prefix(ops, x)
-    chain = plan_chain(ops, x.shape, _output_chunks(x, shape[2:], chunks), fn="estimate_memory")
+    chain = plan_chain(ops, x.shape, output_chunks(chunks, x.ndim - 2, "estimate_memory"), x.chunks[2:],
+                       fn="estimate_memory")
     channels = x.shape[1] if chain.mixes_channels else max(x.chunks[1])
     need = chain.task_bytes(max(x.chunks[0]), channels, x.dtype.itemsize)
     if rest:
@@ -203,15 +197,15 @@ def apply_model(model, x, *, method: str = "auto", chunks=None) -> da.Array:
     model : convwise ``nn.Module`` (``Sequential`` of convolutions, pools, activations, ...)
     x : Dask (or NumPy) array ``(N, C, *spatial)`` or ``(C, *spatial)``, float32 or float64
     method : the in-memory convolution algorithm, ``'auto'`` by default
-    chunks : wished output chunk size per spatial axis; default: the input's, scaled
+    chunks : wished output chunk size per spatial axis; default: tile by the input's chunks
 
     The memory one task needs (:func:`estimate_memory`) is checked against
     ``convwise.get_config().memory_mib`` before anything runs.
     """
     x = as_dask(x, fn="apply_model")
     ops, rest, x, unbatched = _prefix(model, x, method, chunks, "apply_model")
-    shape = _probe_prefix(ops, x)
-    y = run_ops(x, ops, False, _output_chunks(x, shape[2:], chunks), shape[2:], fn="apply_model") if ops else x
+    _probe_prefix(ops, x)  # channels and dtypes, with the layers' own messages
+    y = run_ops(x, ops, False, chunks, fn="apply_model") if ops else x
     if rest:
         y = y.rechunk({axis: -1 for axis in range(1, y.ndim)})
         sample = _run_rest(np.zeros((1, *y.shape[1:]), dtype=y.dtype), [_fresh(m) for m in rest])
