@@ -52,14 +52,23 @@ def throughput(workers: int, shape, chunk: int, repeat: int) -> dict:
         client.wait_for_workers(workers)
         x = client.persist(x)  # made on the workers: the timing covers the convolution only
         distributed_wait(x)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
+            before = sum(client.run(_cpu_seconds).values())
             start = time.perf_counter()
             cwd.compute(cwd.conv2d(x, w, padding=1).sum(), progress=False)
             times.append(time.perf_counter() - start)
+            cpu.append(sum(client.run(_cpu_seconds).values()) - before)
     pixels = shape[0] * shape[2] * shape[3]
-    return {"workers": workers, "shape": list(shape), "chunk": chunk, "best_s": min(times),
-            "megapixels_per_s": pixels / min(times) / 1e6}
+    best = times.index(min(times))
+    return {"workers": workers, "shape": list(shape), "chunk": chunk, "best_s": times[best],
+            "megapixels_per_s": pixels / times[best] / 1e6, "worker_cpu_s": cpu[best],
+            "megapixels_per_cpu_s": pixels / cpu[best] / 1e6, "load_average": os.getloadavg()[0]}
+
+
+def _cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 class PeakSampler(threading.Thread):
@@ -154,7 +163,9 @@ def main() -> None:
                "cpu_count": os.cpu_count()}
     for row in figures["throughput"]:
         print(f"{row['workers']} worker(s): {row['megapixels_per_s']:.2f} Mpx/s (best {row['best_s']:.2f} s, "
-              f"conv2d 8->16 3x3 on {row['shape']}, chunks {row['chunk']})", flush=True)
+              f"{row['worker_cpu_s']:.2f} worker CPU s = {row['megapixels_per_cpu_s']:.2f} Mpx per CPU s; "
+              f"conv2d 8->16 3x3 on {row['shape']}, chunks {row['chunk']}; load average {row['load_average']:.1f} "
+              f"on {os.cpu_count()} cores)", flush=True)
     if not args.skip_big:
         with tempfile.TemporaryDirectory(prefix="convwise-scaleout-") as tmp:
             big = larger_than_memory(args.big_gib, args.memory_limit, args.big_chunk, Path(tmp))
