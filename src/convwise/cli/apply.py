@@ -93,11 +93,23 @@ def _build(args):
 
     x = read_array(args.input, chunks, fn="apply")
     if args.model is not None:
-        return cwd.apply_model(model, x)
-    bias = None if args.bias is None else _load_npy(args.bias, "--bias")
-    conv = getattr(cwd, f"conv{spatial}d")
-    return conv(x, weight, bias, _ints(args.stride, "--stride"), _ints(args.padding, "--padding"),
-                _ints(args.dilation, "--dilation"), args.groups, padding_mode=args.padding_mode)
+        def build(chunks=None):
+            return cwd.apply_model(model, x, chunks=chunks)
+    else:
+        bias = None if args.bias is None else _load_npy(args.bias, "--bias")
+        conv = getattr(cwd, f"conv{spatial}d")
+
+        def build(chunks=None):
+            return conv(x, weight, bias, _ints(args.stride, "--stride"), _ints(args.padding, "--padding"),
+                        _ints(args.dilation, "--dilation"), args.groups, padding_mode=args.padding_mode,
+                        chunks=chunks)
+    # Zarr wants regular chunks: cut the output every chunk * (output / input size) cells, so each task
+    # writes exactly one Zarr chunk (tiling by the input's chunks would leave the first one longer).
+    probe = build()
+    if probe.ndim != x.ndim or probe.ndim < spatial + 1:
+        return probe  # a model with a whole-plane tail (e.g. a classifier): its output is not spatial
+    sizes = zip(probe.shape[-spatial:], x.shape[-spatial:])
+    return build(tuple(max(1, round(args.chunk * out / size)) for out, size in sizes))
 
 
 def run(args) -> int:
