@@ -142,7 +142,7 @@ def halo(model, ndim: int | None = None) -> Halo:
     return _halo.halo(layers, ndim)
 
 
-def _prefix(model, x: da.Array, method: str, chunks, fn: str):
+def _prefix(model, x: da.Array, method: str, fn: str):
     if not isinstance(model, nn.Module):
         raise TypeError(f"{fn}: model must be a convwise nn.Module, got {type(model).__name__}")
     ops, rest = _split(model, method)
@@ -171,7 +171,7 @@ def _probe_prefix(ops, x: da.Array) -> tuple[int, ...]:
 def estimate_memory(model, x, *, chunks=None) -> int:
     """Bytes one task of :func:`apply_model` holds at most (block with halo, layer buffers, output), before computing."""
     x = as_dask(x, fn="estimate_memory")
-    ops, rest, x, _ = _prefix(model, x, "auto", chunks, "estimate_memory")
+    ops, rest, x, _ = _prefix(model, x, "auto", "estimate_memory")
     shape = _probe_prefix(ops, x)
     chain = plan_chain(ops, x.shape, output_chunks(chunks, x.ndim - 2, "estimate_memory"), x.chunks[2:],
                        fn="estimate_memory")
@@ -203,7 +203,7 @@ def apply_model(model, x, *, method: str = "auto", chunks=None) -> da.Array:
     ``convwise.get_config().memory_mib`` before anything runs.
     """
     x = as_dask(x, fn="apply_model")
-    ops, rest, x, unbatched = _prefix(model, x, method, chunks, "apply_model")
+    ops, rest, x, unbatched = _prefix(model, x, method, "apply_model")
     _probe_prefix(ops, x)  # channels and dtypes, with the layers' own messages
     y = run_ops(x, ops, False, chunks, fn="apply_model") if ops else x
     if rest:
