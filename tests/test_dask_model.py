@@ -88,6 +88,15 @@ def test_whole_plane_tail_runs_per_batch_chunk():
     assert rel_error(y.compute(), model(x)) <= BOUND
 
 
+def test_inplace_activation_first_leaves_the_input_alone():
+    model = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(1, 1, 3, padding=1, rng=0))
+    x = np.random.default_rng(4).standard_normal((1, 1, 20, 20)).astype(np.float32)
+    xd = da.from_array(x.copy(), chunks=(1, 1, 5, 5))
+    y = cwd.apply_model(model, xd).compute(scheduler="sync")
+    assert rel_error(y, model(x.copy())) <= BOUND
+    np.testing.assert_array_equal(xd.compute(), x)
+
+
 def test_unbatched_input_and_float64():
     model = _decoder_2d().double()
     x = np.random.default_rng(3).standard_normal((1, 21, 33))

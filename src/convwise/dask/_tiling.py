@@ -20,7 +20,7 @@ import numpy as np
 
 from .._guard import require_memory
 from ._halo import AxisPlan, output_sizes, plan_axis
-from ._ops import AvgPoolOp, ConvOp, TransposeOp
+from ._ops import AvgPoolOp, ConvOp, PointwiseOp, TransposeOp
 
 __all__ = ["Chain", "plan_chain", "run_chain"]
 
@@ -83,6 +83,8 @@ def _run_tile(block: np.ndarray, payload, block_id=None) -> np.ndarray:
             slice(tile[0].start - plan.starts[t], tile[0].stop - plan.starts[t])
             for tile, plan, t in zip(tiles, plans, block_id[2:]))
         block = block[index]
+        if isinstance(ops[0], PointwiseOp):  # e.g. ReLU(inplace=True): never write into Dask's input chunk
+            block = np.array(block)
     for layer, op in enumerate(ops):
         steps = [tiles[dim][layer] for dim in range(spatial)]
         if any(st.stop == st.start and st.length == 0 for st in steps):  # the next layer reads none of it
