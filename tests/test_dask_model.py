@@ -89,7 +89,7 @@ def test_whole_plane_tail_runs_per_batch_chunk():
 
 
 def test_inplace_activation_first_leaves_the_input_alone():
-    model = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(1, 1, 3, padding=1, rng=0))
+    model = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(1, 1, 1, rng=0))  # no halo: blocks are the chunks
     x = np.random.default_rng(4).standard_normal((1, 1, 20, 20)).astype(np.float32)
     xd = da.from_array(x.copy(), chunks=(1, 1, 5, 5))
     y = cwd.apply_model(model, xd).compute(scheduler="sync")
