@@ -10,6 +10,8 @@ import dask.array as da
 import numpy as np
 import pytest
 from conftest import rel_error
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import convwise
 import convwise.dask as cwd
@@ -170,3 +172,54 @@ def test_apply_model_bad_input(model, x, kind, words):
     with pytest.raises(kind) as info:
         cwd.apply_model(model, da.from_array(x))
     assert all(word in str(info.value) for word in words), str(info.value)
+
+
+@st.composite
+def chains(draw):
+    """A random 1D/2D chain of convolutions (every padding mode), transposed convolutions, pools and ReLUs."""
+    spatial = draw(st.sampled_from([1, 2]))
+    conv, transpose = (nn.Conv1d, nn.ConvTranspose1d) if spatial == 1 else (nn.Conv2d, nn.ConvTranspose2d)
+    pools = (nn.MaxPool1d, nn.AvgPool1d) if spatial == 1 else (nn.MaxPool2d, nn.AvgPool2d)
+    channels, layers = 2, []
+    for index in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["conv", "conv", "transpose", "pool", "relu"]))
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        if kind == "conv":
+            out = draw(st.sampled_from([1, 2, 4]))
+            mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+            padding = draw(st.integers(0, 2 if mode != "zeros" else 3))
+            layers.append(conv(channels, out, k, stride=s, padding=padding, dilation=d, padding_mode=mode,
+                               groups=2 if channels % 2 == 0 and out % 2 == 0 else 1, rng=index))
+            channels = out
+        elif kind == "transpose":
+            out = draw(st.sampled_from([1, 2]))
+            layers.append(transpose(channels, out, k, stride=s, padding=draw(st.integers(0, (d * (k - 1)) // 2)),
+                                    output_padding=draw(st.integers(0, max(s, d) - 1)), dilation=d, rng=index))
+            channels = out
+        elif kind == "pool":
+            pool = draw(st.sampled_from(pools))
+            extra = {"dilation": d} if pool in (nn.MaxPool1d, nn.MaxPool2d) else {}
+            layers.append(pool(k, stride=s, padding=draw(st.integers(0, k // 2)), ceil_mode=draw(st.booleans()),
+                               **extra))
+        else:
+            layers.append(nn.ReLU())
+    size = tuple(draw(st.integers(12, 30)) for _ in range(spatial))
+    chunks = tuple(draw(st.integers(2, n)) for n in size)
+    return spatial, nn.Sequential(conv(1, 2, 1, rng=99), *layers), size, chunks
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(chains(), st.integers(0, 2**31 - 1))
+def test_random_chains_equal_untiled(case, seed):
+    spatial, model, size, chunks = case
+    x = np.random.default_rng(seed).standard_normal((2, 1, *size)).astype(np.float32)
+    try:
+        ref = model(x)
+    except ValueError:  # a random chain may shrink the input below a kernel: the tiled run must refuse too
+        with pytest.raises(ValueError):
+            cwd.apply_model(model, da.from_array(x, chunks=(1, 1, *chunks))).compute()
+        return
+    y = cwd.apply_model(model, da.from_array(x, chunks=(1, 1, *chunks)))
+    assert y.shape == ref.shape
+    assert rel_error(y.compute(scheduler="sync"), ref) <= BOUND
+
