@@ -211,7 +211,7 @@ def chains(draw):
 @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), st.integers(0, 2**31 - 1))
 def test_random_chains_equal_untiled(case, seed):
-    spatial, model, size, chunks = case
+    _spatial, model, size, chunks = case
     x = np.random.default_rng(seed).standard_normal((2, 1, *size)).astype(np.float32)
     try:
         ref = model(x)
