@@ -65,6 +65,8 @@ def write_zarr(array: da.Array, path, *, overwrite: bool = False, progress: bool
     if not os.path.isdir(parent):
         raise ValueError(f"{fn}: output directory {parent} does not exist")
     temporary = os.path.join(parent, f".{os.path.basename(path)}.partial-{uuid.uuid4().hex[:8]}")
+    if any(len(set(c[:-1])) > 1 or (len(c) > 1 and c[-1] > c[0]) for c in array.chunks):
+        array = array.rechunk(tuple(max(c) if c else 1 for c in array.chunks))  # Zarr's chunks are regular
     try:
         writes = da.to_zarr(array, temporary, compute=False)
         compute(writes, progress=progress)
