@@ -18,3 +18,12 @@ __version__ = "0.1.0"
 
 __all__ = ["arithmetic", "functional", "nn", "optim", "summary", "config", "get_config", "set_config",
            "__version__", *_functional_all]
+
+
+def __getattr__(name: str):
+    """``cw.dask`` and ``cw.onnx`` load on first use (dask and onnx are slow to import and optional)."""
+    if name in ("dask", "onnx"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
