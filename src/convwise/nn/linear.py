@@ -138,7 +138,7 @@ class Dropout(Module):
     def forward(self, input):
         x = np.asarray(input)
         if not self.training or self.p == 0.0:
-            self._cache = None
+            self._cache = x.shape                # identity: backward still checks the gradient's shape
             return x
         if self.p == 1.0:
             scale = np.zeros(x.shape, x.dtype)
@@ -155,8 +155,8 @@ class Dropout(Module):
         if "_cache" not in self.__dict__:
             raise ValueError("Dropout.backward: call forward() before backward()")
         scale = self._cache
-        if scale is None:
-            return np.asarray(grad_output)
+        if isinstance(scale, tuple):
+            return grad_array(self, grad_output, scale, None)
         return grad_array(self, grad_output, scale.shape, None) * scale
 
 
