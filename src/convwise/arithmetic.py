@@ -62,6 +62,10 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
+#: Largest size, stride, padding or dilation accepted (beyond it no array could be indexed).
+MAX_INT = 2**62
+
+
 def _is_int(value) -> bool:
     # bool is an int subclass but never a meaningful size; NumPy integers are accepted
     # without importing NumPy (they implement __index__).
@@ -97,6 +101,8 @@ def ntuple(value, n: int, *, fn: str, name: str, minimum: int | None = None) -> 
             raise ValueError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {name}={value!r}")
     else:
         raise TypeError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {type(value).__name__} {value!r}")
+    if any(abs(v) > MAX_INT for v in result):       # larger values cannot index an array (int64)
+        raise ValueError(f"{fn}: {name} must be at most 2**62 in size, got {name}={_fmt(value)}")
     if minimum is not None and any(v < minimum for v in result):
         rule = "positive" if minimum == 1 else f">= {minimum}"
         if minimum == 0:
@@ -148,8 +154,8 @@ def resolve_padding(padding, kernel_size, stride=1, dilation=1, *, ndim: int | N
         for pair in padding:
             if len(pair) != 2 or not all(_is_int(v) for v in pair):
                 raise TypeError(f"{fn}: padding pairs must be (lo, hi) ints, got padding={padding!r}")
-            if pair[0] < 0 or pair[1] < 0:
-                raise ValueError(f"{fn}: padding must be non-negative, got padding={padding!r}")
+            if not (0 <= pair[0] <= MAX_INT and 0 <= pair[1] <= MAX_INT):
+                raise ValueError(f"{fn}: padding must be non-negative and at most 2**62, got padding={padding!r}")
             pairs.append((int(pair[0]), int(pair[1])))
         return tuple(pairs)
     sym = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
@@ -386,6 +392,9 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
         if o < 0:  # zero is allowed, as in PyTorch: an empty output
             raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
+        from ._guard import require_steps
+
+        require_steps(fn, o, what="adaptive-pooling windows")
         result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
     return tuple(result)
 

@@ -11,6 +11,7 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -74,13 +75,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._files import atomic_file, output_folder
     from ..trace import trace
     from ..viz import animate as viz
 
     if args.duration < 20:
         raise ValueError(f"--duration must be at least 20 ms, got {args.duration}")
     if args.gallery:
-        paths = viz.gallery(args.gallery, progress=True, duration=args.duration)
+        with output_folder(args.gallery):       # no partial output: a failure removes what it wrote
+            paths = viz.gallery(args.gallery, progress=True, duration=args.duration)
         print(f"wrote {len(paths)} animations to {args.gallery}/")
         return 0
     x = _parse_array(args.input_values, name="--input") if args.input_values else None
@@ -98,11 +101,10 @@ def run(args) -> int:
               output_padding=parse_ints(args.output_padding, name="--output-padding"), ceil_mode=args.ceil_mode)
     if not args.out.lower().endswith(".gif"):
         raise ValueError(f"--out must name a .gif file, got {args.out!r}")
-    directory = os.path.dirname(args.out)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    frames, _ = viz.animate(t, args.out, input=x, weight=w, values=args.values or None, cell=args.cell,
-                            frames_dir=args.frames, duration=args.duration)
+    frames_folder = output_folder(args.frames) if args.frames else contextlib.nullcontext()
+    with frames_folder, atomic_file(args.out) as gif:   # no partial GIF or frames on failure
+        frames, _ = viz.animate(t, gif, input=x, weight=w, values=args.values or None, cell=args.cell,
+                                frames_dir=args.frames, duration=args.duration)
     print(f"wrote {args.out} ({len(frames)} frames: 1 intro + {len(t.steps)} output positions)"
           + (f" and PNG frames in {args.frames}/" if args.frames else ""))
     return 0

@@ -42,6 +42,7 @@ def _load_images(path: str, scale: float):
 def run(args) -> int:
     import numpy as np
 
+    from .._files import atomic_file
     from ..train import load, load_digits_split, predict
 
     model, meta = load(args.weights)
@@ -54,7 +55,8 @@ def run(args) -> int:
     predictions = predict(model, images)
     accuracy = float(np.mean(predictions == labels)) if labels is not None else None
     if args.output:
-        np.save(args.output, predictions)
+        with atomic_file(args.output if args.output.endswith(".npy") else args.output + ".npy") as temporary:
+            np.save(temporary, predictions)
     if args.json:
         print(json.dumps({"predictions": predictions.tolist(), "count": int(len(predictions)),
                           "accuracy": accuracy}))

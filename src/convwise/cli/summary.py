@@ -15,6 +15,19 @@ import json
 __all__ = ["register", "run"]
 
 
+def _table_format(text: str) -> str:
+    """argparse type: one of tabulate's table formats (checked when tabulate is installed)."""
+    import argparse
+
+    try:
+        from tabulate import tabulate_formats
+    except ImportError:
+        return text
+    if text not in tabulate_formats:
+        raise argparse.ArgumentTypeError(f"unknown table format {text!r}; choose from {', '.join(tabulate_formats)}")
+    return text
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("summary", help="per-layer table of a network: shapes, params, MACs, RF",
                                    description="Summarise a sequential network layer by layer. MODEL is a built-in "
@@ -24,7 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--input-shape", default=None, help="C,H,W (default: the model's own, e.g. 3,224,224)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (scales MACs and memory)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--format", default="simple", help="tabulate table format (default simple; e.g. github)")
+    parser.add_argument("--format", default="simple", type=_table_format,
+                        help="tabulate table format (default simple; e.g. github)")
     parser.set_defaults(func=run)
 
 
