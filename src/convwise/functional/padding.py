@@ -56,12 +56,15 @@ def _index_map(mode: str, size: int, lo: int, hi: int, out: int) -> np.ndarray:
     return i + offset
 
 
-def _require_output_memory(shape: tuple[int, ...], pad: tuple[int, ...], count: int, itemsize: int, fn: str) -> None:
-    """The memory guard: the padded output (and one int64 index map per padded axis) must fit the budget."""
+def _require_output_memory(shape: tuple[int, ...], pad: tuple[int, ...], count: int, itemsize: int, fn: str,
+                           mode: str) -> None:
+    """The memory guard: the padded output (and, for non-constant modes, one int64 index map per
+    padded axis) must fit the budget."""
     out = list(shape)
     for k in range(count):
         out[len(shape) - 1 - k] = max(shape[len(shape) - 1 - k] + pad[2 * k] + pad[2 * k + 1], 0)
-    require_memory(fn, math.prod(out) * itemsize + 8 * sum(out[len(shape) - count:]),
+    maps = 0 if mode == "constant" else 8 * sum(out[len(shape) - count:])
+    require_memory(fn, math.prod(out) * itemsize + maps,
                    what=f"a padded output of shape {tuple(out)}")
 
 
@@ -91,7 +94,7 @@ def _plan(shape: tuple[int, ...], pad, mode: str, fn: str, itemsize: int = 8) ->
                              f"got pad={pad} and input shape {shape}")
         if mode != "circular" and any(s == 0 for s in shape[ndim - count - 1:]):
             raise ValueError(f"{fn}: mode={mode!r} needs non-zero channel and spatial sizes, got input shape {shape}")
-    _require_output_memory(shape, pad, count, itemsize, fn)
+    _require_output_memory(shape, pad, count, itemsize, fn, mode)
     plan = []
     for k in range(count):
         axis = ndim - 1 - k
