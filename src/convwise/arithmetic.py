@@ -394,6 +394,7 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
         from ._guard import require_steps
 
+        o = int(o)                      # NumPy integers (uint8!) would overflow in the products below
         require_steps(fn, o, what="adaptive-pooling windows")
         result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
     return tuple(result)
