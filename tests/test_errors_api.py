@@ -322,3 +322,10 @@ def test_train_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         cw_train.save(tmp_path / "w.npz", cw_train.digits_cnn(rng=0), {"architecture": "digits_cnn"})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("shape", [(), (4,), (1, 1, 1, 4, 4)])
+def test_conv_transpose_output_size_on_a_wrong_rank_input(shape):
+    layer = nn.ConvTranspose2d(1, 1, 3, stride=2)
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: expected a 3D \(unbatched\) or 4D \(batched\) input"):
+        layer(np.ones(shape, np.float32), output_size=(9, 9))
