@@ -106,7 +106,7 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """Settings and per-parameter state, with parameters numbered in group order (as torch)."""
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             ids = []

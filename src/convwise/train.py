@@ -118,7 +118,7 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
                 optimizer.zero_grad()
                 logits = model(inputs)
                 loss = criterion(logits, targets)
-                model.backward(criterion.backward())
+                model.backward(criterion.backward())  # type: ignore[call-arg]  # losses default grad_output=1
                 optimizer.step()
                 total_loss += float(loss) * len(index)
                 correct += int(np.sum(np.argmax(logits, axis=1) == targets))
@@ -143,7 +143,7 @@ def save(path, model: nn.Module, metadata: dict) -> None:
         raise ValueError(f"save: parameter name {METADATA_KEY!r} is reserved")
     text = json.dumps({"format": FORMAT_VERSION, **metadata})
     with atomic_file(path) as temporary, open(temporary, "wb") as handle:   # no partial file on failure
-        np.savez(handle, **state, **{METADATA_KEY: np.array(text)})
+        np.savez(handle, **state, **{METADATA_KEY: np.array(text)})  # type: ignore[arg-type]
 
 
 def load(path) -> tuple[nn.Module, dict]:
