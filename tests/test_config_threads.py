@@ -183,3 +183,16 @@ def test_blas_threads_follow_a_main_thread_block_and_come_back():
         with cw.config(threads=1):
             assert [lib.get_num_threads() for lib in _config._blas_libraries()][0] == 1
         assert [lib.get_num_threads() for lib in _config._blas_libraries()][0] == cw.get_config().threads
+
+
+def test_carry_context_gives_pool_threads_the_callers_settings():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from convwise._config import carry_context
+
+    with ThreadPoolExecutor(2) as pool:
+        with cw.config(workspace_mib=3):
+            plain = pool.submit(lambda: cw.get_config().workspace_mib).result()
+            carried = pool.submit(carry_context(lambda: cw.get_config().workspace_mib)).result()
+    assert carried == 3.0
+    assert plain == cw.get_config().workspace_mib            # what a bare submit sees: the default

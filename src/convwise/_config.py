@@ -88,6 +88,22 @@ def get_config() -> Config:
     return merged
 
 
+def carry_context(function):
+    """``function`` bound to the caller's settings, for running on a pool thread.
+
+    Pool threads do not inherit a :func:`config` block's settings (contextvars are per
+    thread); submit ``carry_context(work)`` instead of ``work`` so that the worker sees the
+    caller's ``threads``/``workspace_mib``/``memory_mib``:
+    ``pool.submit(carry_context(work), part)``.
+    """
+    context = contextvars.copy_context()
+
+    def run(*args, **kwargs):
+        return context.copy().run(function, *args, **kwargs)
+
+    return run
+
+
 def _apply_threads(threads: int) -> None:
     try:
         from threadpoolctl import threadpool_limits
