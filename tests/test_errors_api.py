@@ -329,3 +329,20 @@ def test_conv_transpose_output_size_on_a_wrong_rank_input(shape):
     layer = nn.ConvTranspose2d(1, 1, 3, stride=2)
     with pytest.raises(ValueError, match=r"ConvTranspose2d: expected a 3D \(unbatched\) or 4D \(batched\) input"):
         layer(np.ones(shape, np.float32), output_size=(9, 9))
+
+
+def test_non_finite_values_flow_through_linear_and_relu_as_in_torch():
+    torch = pytest.importorskip("torch")
+    x = np.array([[np.inf, 1.0, -np.inf], [np.nan, 0.0, 2.0]])
+    linear = nn.Linear(3, 2, dtype=np.float64, rng=0)
+    reference = torch.nn.Linear(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        reference.weight.copy_(torch.from_numpy(linear.weight.data))
+        reference.bias.copy_(torch.from_numpy(linear.bias.data))
+    np.testing.assert_array_equal(linear(x), reference(torch.from_numpy(x)).detach().numpy())  # NaN where torch's
+    relu = nn.ReLU()
+    relu(np.array([-1.0, 2.0, 0.0]))
+    grad = np.array([np.inf, np.inf, np.nan])
+    t = torch.tensor([-1.0, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+    torch.relu(t).backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(relu.backward(grad), t.grad.numpy())                 # [0, inf, 0], no NaN

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -243,3 +244,58 @@ def test_fuzz_cli_shape_answers_or_refuses_in_one_line(size, options):
         assert out == ""
     else:
         assert out and not err
+
+
+# ---------------------------------------------------------------- hostile arrays
+
+
+ARRAYS = st.sampled_from([
+    np.ones((1, 2, 5, 5), np.int64), np.ones((1, 2, 5, 5), np.complex128), np.ones((1, 2, 5, 5), bool),
+    np.ones((1, 2, 5, 5), np.float16), np.array(["a"] * 50, dtype=object).reshape(1, 2, 5, 5), np.ones(()),
+    np.ones((5,)), np.ones((0, 2, 5, 5)), np.ones((1, 0, 5, 5)), np.ones((1, 2, 0, 5)), np.ones((1, 1, 1, 2, 5, 5)),
+    np.full((1, 2, 5, 5), np.nan), np.full((1, 2, 5, 5), np.inf), np.ones((1, 2, 1, 1)), np.ones((2, 5, 5), np.float32),
+    [[[1.0, 2.0], [3.0]]], "not an array", None, 3.0,
+])
+
+OPS = {
+    "conv2d": lambda x: F.conv2d(x, np.ones((2, 2, 3, 3))),
+    "conv_transpose2d": lambda x: F.conv_transpose2d(x, np.ones((2, 2, 3, 3))),
+    "max_pool2d": lambda x: F.max_pool2d(x, 2),
+    "avg_pool2d": lambda x: F.avg_pool2d(x, 2, padding=1),
+    "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x, 3),
+    "adaptive_max_pool2d": lambda x: F.adaptive_max_pool2d(x, 3),
+    "pad": lambda x: F.pad(x, (1, 1), mode="reflect"),
+    "Conv2d": lambda x: nn.Conv2d(2, 2, 3, dtype=np.float64)(x),
+    "MaxPool2d": lambda x: nn.MaxPool2d(2)(x),
+    "Linear": lambda x: nn.Linear(5, 3, dtype=np.float64)(x),
+    "Flatten": lambda x: nn.Flatten()(x),
+    "ReLU": lambda x: nn.ReLU()(x),
+}
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(sorted(OPS)), ARRAYS, ARRAYS)
+def test_fuzz_hostile_arrays_raise_only_type_or_value_errors(name, x, grad):
+    """Any array (wrong dtype, rank, empty, non-finite, ragged) as input, then as gradient.
+
+    NumPy's RuntimeWarnings on non-finite values are the numerics suite's concern (values
+    are checked against torch there), not this one's: only the exception types are checked.
+    """
+    with cw.config(memory_mib=256), _address_space_headroom(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            y = OPS[name](x)
+        except (TypeError, ValueError):
+            return
+        if name[0].isupper():                    # a module: its backward gets a hostile gradient too
+            module_grad = np.ones(np.shape(y)) if grad is None else grad
+            with contextlib.suppress(TypeError, ValueError):
+                _ = np.shape(y)
+                _backward_of(name, x, module_grad)
+
+
+def _backward_of(name, x, grad):
+    module = {"Conv2d": lambda: nn.Conv2d(2, 2, 3, dtype=np.float64), "MaxPool2d": lambda: nn.MaxPool2d(2),
+              "Linear": lambda: nn.Linear(5, 3, dtype=np.float64), "Flatten": nn.Flatten, "ReLU": nn.ReLU}[name]()
+    module(x)
+    module.backward(grad)

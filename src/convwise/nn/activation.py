@@ -39,4 +39,4 @@ class ReLU(Module):
 
     def backward(self, grad_output):
         positive = self._saved()
-        return grad_array(self, grad_output, positive.shape, None) * positive
+        return np.where(positive, grad_array(self, grad_output, positive.shape, None), 0)  # inf*0 would be NaN

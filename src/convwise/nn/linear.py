@@ -60,9 +60,10 @@ class Linear(Module):
             raise TypeError(f"{fn}: input ({x.dtype}) and weight ({self.weight.dtype}) must have the same dtype")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{fn}: input must end with in_features={self.in_features}, got shape {x.shape}")
-        y = x @ self.weight.data.T
-        if self.bias is not None:
-            y += self.bias.data
+        with np.errstate(invalid="ignore", over="ignore"):   # NaN/Inf propagate as in torch, silently
+            y = x @ self.weight.data.T
+            if self.bias is not None:
+                y += self.bias.data
         self._cache = x
         return y
 
@@ -71,10 +72,11 @@ class Linear(Module):
         dy = grad_array(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         dy2 = dy.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
-        self.weight.accumulate(dy2.T @ x2)
-        if self.bias is not None:
-            self.bias.accumulate(dy2.sum(axis=0))
-        return dy @ self.weight.data
+        with np.errstate(invalid="ignore", over="ignore"):
+            self.weight.accumulate(dy2.T @ x2)
+            if self.bias is not None:
+                self.bias.accumulate(dy2.sum(axis=0))
+            return dy @ self.weight.data
 
 
 class Flatten(Module):
