@@ -299,3 +299,40 @@ def _backward_of(name, x, grad):
               "Linear": lambda: nn.Linear(5, 3, dtype=np.float64), "Flatten": nn.Flatten, "ReLU": nn.ReLU}[name]()
     module(x)
     module.backward(grad)
+
+
+SHAPES = st.one_of(st.lists(st.integers(-2, 300).map(str), min_size=1, max_size=4).map(",".join),
+                   st.sampled_from(["", "x", "1,32", "3,224,224", str(2**70), "1e30", "3,,4", "0,0,0", "-1,5,5"]))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(["lenet5", "alexnet", "vgg16", "nonexistent", "missing.json"]), SHAPES,
+       st.sampled_from([[], ["--json"], ["--batch", "0"], ["--batch", "3"], ["--format", "github"]]))
+def test_fuzz_cli_summary_answers_or_refuses_in_one_line(model, shape, extra):
+    argv = ["summary", model] + (["--input-shape", shape] if shape else []) + extra
+    with cw.config(memory_mib=256), _address_space_headroom():
+        code, out, err = _cli(argv)
+    assert code in (0, 2), (argv, code, err)
+    if code == 2:
+        assert len(err.splitlines()) == 1 and "Traceback" not in err and out == "", (argv, err)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(["conv", "conv_transpose", "max_pool", "avg_pool", "bogus"]),
+       st.sampled_from(["3", "4,5", "0", "-1", "1000000", str(2**70), "x"]),
+       st.sampled_from(["2", "3,1", "0", "9", "x"]), st.sampled_from(["1", "2", "0", "100000"]))
+def test_fuzz_cli_animate_answers_or_refuses_and_leaves_nothing_on_refusal(op, size, kernel, stride):
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        argv = ["animate", "--op", op, "-i", size, "-k", kernel, "-s", stride, "--duration", "20",
+                "-o", os.path.join(folder, "out", "a.gif"), "--frames", os.path.join(folder, "frames")]
+        with cw.config(memory_mib=256), _address_space_headroom():
+            code, out, err = _cli(argv)
+        assert code in (0, 2), (argv, code, err)
+        if code == 2:
+            assert len(err.splitlines()) == 1 and "Traceback" not in err and out == "", (argv, err)
+            assert os.listdir(folder) == [], (argv, os.listdir(folder))
+        else:
+            assert os.path.getsize(os.path.join(folder, "out", "a.gif")) > 0

@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import arithmetic
+from .._guard import require_memory
 from ..trace import Trace, trace as make_trace
 
 __all__ = ["COLORS", "Layout", "layout", "render", "animate", "save_gif", "window_texts", "gallery", "GALLERY"]
@@ -516,6 +517,8 @@ def animate(t: Trace, path=None, *, input=None, weight=None, values: bool | None
     """
     if not isinstance(t, Trace):
         raise TypeError(f"animate: expected a convwise.trace.Trace, got {type(t).__name__}")
+    pixels = (math.prod(t.grid_size) + math.prod(t.output_size)) * (cell if isinstance(cell, int) and cell > 0 else 40) ** 2
+    require_memory("animate", (len(t.steps) + 1) * pixels * 3, what=f"{len(t.steps) + 1} RGB frames")  # harden guard
     frames, lay = render(t, input=input, weight=weight, values=values, cell=cell, seed=seed)
     if path is not None:
         save_gif(frames, path, duration=duration, hold=hold)
