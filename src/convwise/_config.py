@@ -1,4 +1,4 @@
-"""Process-wide settings: thread count and workspace budget.
+"""Settings: thread count, workspace and memory budgets (process default, per-thread overrides).
 
 >>> import convwise as cw
 >>> with cw.config(threads=1, workspace_mib=64):
@@ -9,7 +9,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import math
+import numbers
+import operator
 import os
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -59,11 +64,44 @@ def _default_memory_mib() -> float:
     return 4096.0 if available is None else max(64.0, available / 2 / 2**20)
 
 
-_current = Config()
+#: Largest accepted ``threads`` and ``*_mib`` values (larger ones are typos, not machines).
+MAX_THREADS = 2**16
+MAX_MIB = float(2**40)
+
+_default = Config()                            # the process default (set_config)
+_default_lock = threading.Lock()
+#: This thread's or task's overrides from ``config(...)`` blocks (empty: the default applies).
+_overrides: contextvars.ContextVar[dict] = contextvars.ContextVar("convwise_config", default={})
+_merged: contextvars.ContextVar[tuple] = contextvars.ContextVar("convwise_config_merged", default=(None, None, None))
 
 
 def get_config() -> Config:
-    return _current
+    """The settings in force for the calling thread or asyncio task."""
+    overrides = _overrides.get()
+    if not overrides:
+        return _default
+    default, seen, merged = _merged.get()
+    if default is _default and seen is overrides:
+        return merged
+    merged = replace(_default, **overrides)
+    _merged.set((_default, overrides, merged))
+    return merged
+
+
+def carry_context(function):
+    """``function`` bound to the caller's settings, for running on a pool thread.
+
+    Pool threads do not inherit a :func:`config` block's settings (contextvars are per
+    thread); submit ``carry_context(work)`` instead of ``work`` so that the worker sees the
+    caller's ``threads``/``workspace_mib``/``memory_mib``:
+    ``pool.submit(carry_context(work), part)``.
+    """
+    context = contextvars.copy_context()
+
+    def run(*args, **kwargs):
+        return context.copy().run(function, *args, **kwargs)
+
+    return run
 
 
 def _apply_threads(threads: int) -> None:
@@ -139,39 +177,73 @@ SMALL_GEMM_FLOPS = 8e6
 def small_gemm_threads(flops_per_product: float):
     """``single_threaded_blas()`` around products of fewer than :data:`SMALL_GEMM_FLOPS` flops each
     (when more than one thread is configured), else a context that does nothing."""
-    if flops_per_product < SMALL_GEMM_FLOPS and _current.threads > 1:
+    if flops_per_product < SMALL_GEMM_FLOPS and get_config().threads > 1:
         return single_threaded_blas()
     return contextlib.nullcontext()
 
 
+def _check_int(function: str, name: str, value) -> int:
+    """An int (NumPy integers too, via ``operator.index``), never a bool, 1 <= value <= 2**16."""
+    if isinstance(value, (bool, _np_bool_types())):
+        raise TypeError(f"{function}: {name} must be an int, got bool {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{function}: {name} must be an int, got {type(value).__name__} {value!r}") from None
+    if not 1 <= number <= MAX_THREADS:
+        raise ValueError(f"{function}: {name} must be between 1 and {MAX_THREADS}, got {name}={number}")
+    return number
+
+
+def _check_mib(function: str, name: str, value) -> float:
+    """A positive finite number of MiB (ints, floats and NumPy scalars), never a bool."""
+    if isinstance(value, (bool, _np_bool_types())) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{function}: {name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        mib = float(value)
+    except OverflowError:
+        mib = math.inf
+    if not (math.isfinite(mib) and 0 < mib <= MAX_MIB):
+        raise ValueError(f"{function}: {name} must be a positive finite number of MiB at most {MAX_MIB:g}, "
+                         f"got {name}={value!r}")
+    return mib
+
+
+def _np_bool_types() -> tuple:
+    """NumPy's bool scalar type, when NumPy is loaded (``bool`` otherwise)."""
+    numpy = sys.modules.get("numpy")
+    return (numpy.bool_,) if numpy is not None else (bool,)
+
+
+def _changes(function: str, threads, workspace_mib, memory_mib) -> dict:
+    changes: dict = {}
+    if threads is not None:
+        changes["threads"] = _check_int(function, "threads", threads)
+    if workspace_mib is not None:
+        changes["workspace_mib"] = _check_mib(function, "workspace_mib", workspace_mib)
+    if memory_mib is not None:
+        changes["memory_mib"] = _check_mib(function, "memory_mib", memory_mib)
+    return changes
+
+
 def set_config(*, threads: int | None = None, workspace_mib: float | None = None,
                memory_mib: float | None = None) -> Config:
-    """Change settings for the whole process; returns the previous ``Config``."""
-    global _current
-    previous = _current
-    changes = {}
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int):
-            raise TypeError(f"set_config: threads must be an int, got {threads!r}")
-        if threads < 1:
-            raise ValueError(f"set_config: threads must be positive, got threads={threads}")
-        changes["threads"] = threads
-    if workspace_mib is not None:
-        if isinstance(workspace_mib, bool) or not isinstance(workspace_mib, (int, float)):
-            raise TypeError(f"set_config: workspace_mib must be a number, got {workspace_mib!r}")
-        if not workspace_mib > 0:
-            raise ValueError(f"set_config: workspace_mib must be positive, got workspace_mib={workspace_mib}")
-        changes["workspace_mib"] = float(workspace_mib)
-    if memory_mib is not None:
-        if isinstance(memory_mib, bool) or not isinstance(memory_mib, (int, float)):
-            raise TypeError(f"set_config: memory_mib must be a number, got {memory_mib!r}")
-        if not 0 < memory_mib < float("inf"):
-            raise ValueError(f"set_config: memory_mib must be a positive finite number, got memory_mib={memory_mib}")
-        changes["memory_mib"] = float(memory_mib)
-    _current = replace(_current, **changes)
-    if threads is not None and threads != previous.threads:
-        _apply_threads(threads)
-    if workspace_mib is not None and _current.workspace_mib != previous.workspace_mib:
+    """Change the process-wide defaults; returns the previous defaults.
+
+    Every thread and asyncio task sees the new values except for settings it has
+    overridden inside a :func:`config` block. ``threads`` is an int (NumPy integers
+    accepted) from 1 to 65536; ``workspace_mib`` and ``memory_mib`` are positive finite
+    numbers. Bad values raise TypeError/ValueError and change nothing.
+    """
+    global _default
+    changes = _changes("set_config", threads, workspace_mib, memory_mib)
+    with _default_lock:
+        previous = _default
+        _default = replace(_default, **changes)
+        current = _default
+    if "threads" in changes and current.threads != previous.threads:
+        _apply_threads(current.threads)
+    if "workspace_mib" in changes and current.workspace_mib != previous.workspace_mib:
         from ._workspace import release
 
         release()                       # a smaller budget should not leave a larger buffer held
@@ -181,10 +253,33 @@ def set_config(*, threads: int | None = None, workspace_mib: float | None = None
 @contextlib.contextmanager
 def config(*, threads: int | None = None, workspace_mib: float | None = None,
            memory_mib: float | None = None):
-    """Temporarily change settings (a context manager)."""
-    previous = set_config(threads=threads, workspace_mib=workspace_mib, memory_mib=memory_mib)
+    """Change settings for the current thread or asyncio task only, inside a ``with`` block.
+
+    The values live in a :mod:`contextvars` variable: other threads and tasks keep theirs,
+    a task created inside the block inherits them, and on exit the previous values come
+    back whatever other threads did meanwhile. Settings not given follow the process
+    default (:func:`set_config`). BLAS has one process-wide thread pool: ``threads`` is
+    applied to it only from the main thread (and restored on exit), as OpenBLAS ignores
+    a raise of its thread count made from any other thread.
+    """
+    changes = _changes("config", threads, workspace_mib, memory_mib)
+    outer = _overrides.get()
+    before = get_config()
+    token = _overrides.set({**outer, **changes})
+    on_main = threading.current_thread() is threading.main_thread()
+    applied = on_main and "threads" in changes and changes["threads"] != before.threads
+    if applied:
+        _apply_threads(changes["threads"])
+    resized = "workspace_mib" in changes and changes["workspace_mib"] != before.workspace_mib
+    if resized:
+        from ._workspace import release
+
+        release()                       # scratch buffers are sized for the old budget
     try:
-        yield _current
+        yield get_config()
     finally:
-        set_config(threads=previous.threads, workspace_mib=previous.workspace_mib,
-                   memory_mib=previous.memory_mib)
+        _overrides.reset(token)
+        if applied:
+            _apply_threads(get_config().threads)
+        if resized:
+            release()

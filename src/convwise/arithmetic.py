@@ -62,6 +62,10 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
+#: Largest size, stride, padding or dilation accepted (beyond it no array could be indexed).
+MAX_INT = 2**62
+
+
 def _is_int(value) -> bool:
     # bool is an int subclass but never a meaningful size; NumPy integers are accepted
     # without importing NumPy (they implement __index__).
@@ -97,6 +101,8 @@ def ntuple(value, n: int, *, fn: str, name: str, minimum: int | None = None) -> 
             raise ValueError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {name}={value!r}")
     else:
         raise TypeError(f"{fn}: {name} must be an int or a sequence of {n} ints, got {type(value).__name__} {value!r}")
+    if any(abs(v) > MAX_INT for v in result):       # larger values cannot index an array (int64)
+        raise ValueError(f"{fn}: {name} must be at most 2**62 in size, got {name}={_fmt(value)}")
     if minimum is not None and any(v < minimum for v in result):
         rule = "positive" if minimum == 1 else f">= {minimum}"
         if minimum == 0:
@@ -148,8 +154,8 @@ def resolve_padding(padding, kernel_size, stride=1, dilation=1, *, ndim: int | N
         for pair in padding:
             if len(pair) != 2 or not all(_is_int(v) for v in pair):
                 raise TypeError(f"{fn}: padding pairs must be (lo, hi) ints, got padding={padding!r}")
-            if pair[0] < 0 or pair[1] < 0:
-                raise ValueError(f"{fn}: padding must be non-negative, got padding={padding!r}")
+            if not (0 <= pair[0] <= MAX_INT and 0 <= pair[1] <= MAX_INT):
+                raise ValueError(f"{fn}: padding must be non-negative and at most 2**62, got padding={padding!r}")
             pairs.append((int(pair[0]), int(pair[1])))
         return tuple(pairs)
     sym = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
@@ -386,6 +392,10 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
         if o < 0:  # zero is allowed, as in PyTorch: an empty output
             raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
+        from ._guard import require_steps
+
+        o = int(o)                      # NumPy integers (uint8!) would overflow in the products below
+        require_steps(fn, o, what="adaptive-pooling windows")
         result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
     return tuple(result)
 
@@ -488,7 +498,8 @@ def receptive_field(layers: Iterable, ndim: int = 2, *, fn: str = "receptive_fie
         kernel = ntuple(get("kernel_size"), ndim, fn=fn, name="kernel_size", minimum=1)
         stride = get("stride", 1)
         strides = kernel if stride is None else ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
-        dil = ntuple(get("dilation", 1) or 1, ndim, fn=fn, name="dilation", minimum=1)
+        dilation = get("dilation", 1)
+        dil = ntuple(1 if dilation is None else dilation, ndim, fn=fn, name="dilation", minimum=1)
         pads = resolve_padding(get("padding", 0) or 0, kernel, strides, dil, ndim=ndim, fn=fn)
         new_size, new_jump, new_start = [], [], []
         for r, j, st, k, s, d, (lo, _hi) in zip(size, jump, start, kernel, strides, dil, pads):
@@ -513,6 +524,7 @@ def uncovered_input(geometry: ConvGeometry) -> tuple[range, ...]:
     >>> uncovered_input(conv_geometry(8, kernel_size=3, stride=2))
     (range(7, 8),)
     """
+    _check_geometry(geometry, "uncovered_input", ConvGeometry)
     result = []
     for o, s, (lo, _hi), k_eff, i in zip(geometry.output_size, geometry.stride, geometry.padding,
                                          geometry.effective_kernel, geometry.input_size):
@@ -533,9 +545,19 @@ def uncovered_cells(geometry: ConvGeometry) -> tuple[tuple[int, ...], ...]:
     >>> uncovered_cells(conv_geometry(7, kernel_size=2, stride=4, dilation=2))
     ((1, 3, 5),)
     """
+    from ._guard import require_steps
+
+    _check_geometry(geometry, "uncovered_cells", ConvGeometry)
     result = []
     for o, k, s, (lo, _hi), d, i in zip(geometry.output_size, geometry.kernel_size, geometry.stride,
                                         geometry.padding, geometry.dilation, geometry.input_size):
+        k_eff = d * (k - 1) + 1
+        if (d == 1 or k == 1) and s <= k_eff:   # windows touch or overlap: only cells past the last are unread
+            end = (o - 1) * s + k_eff - lo
+            require_steps("uncovered_cells", i - end, what="unread input cells")
+            result.append(tuple(range(min(max(end, 0), i), i)))
+            continue
+        require_steps("uncovered_cells", i + o * k, what="input cells and kernel taps")
         read = bytearray(i)
         for j in range(o):
             first = j * s - lo
@@ -550,12 +572,20 @@ def uncovered_cells(geometry: ConvGeometry) -> tuple[tuple[int, ...], ...]:
 # --------------------------------------------------------------------------- explanation
 
 
+def _check_geometry(geometry, fn: str, kinds) -> None:
+    if not isinstance(geometry, kinds):
+        names = " or ".join(kind.__name__ for kind in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise TypeError(f"{fn}: geometry must be a {names} (from conv_geometry, pool_geometry or "
+                        f"conv_transpose_geometry), got {type(geometry).__name__} {geometry!r}")
+
+
 def explain(geometry: ConvGeometry | TransposeGeometry) -> list[str]:
     """The output-size formula with the numbers substituted, one line per dimension.
 
     >>> explain(conv_geometry(227, 11, 4))[0]
     'o = floor((i + lo + hi - d*(k-1) - 1) / s) + 1 = floor((227 + 0 + 0 - 1*(11-1) - 1) / 4) + 1 = floor(216 / 4) + 1 = 54 + 1 = 55'
     """
+    _check_geometry(geometry, "explain", (ConvGeometry, TransposeGeometry))
     lines = []
     if isinstance(geometry, TransposeGeometry):
         for i, k, s, (lo, hi), op, d, o in zip(geometry.input_size, geometry.kernel_size, geometry.stride,

@@ -24,11 +24,23 @@ __all__ = ["Optimizer", "SGD", "Adam"]
 
 
 def _number(value, *, fn: str, name: str, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{fn}: {name} must be a number, got {value!r}")
-    if not value >= minimum:  # also refuses NaN
-        raise ValueError(f"{fn}: invalid {name}={value}, must be >= {minimum}")
-    return float(value)
+    """A finite real number >= ``minimum`` (NumPy scalars accepted; bools, NaN, inf and huge ints refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not (math.isfinite(number) and number >= minimum):
+        bound = "" if minimum == -math.inf else f" >= {minimum}"
+        raise ValueError(f"{fn}: invalid {name}={value}, must be a finite number{bound}")
+    return number
+
+
+def _flag(value, *, fn: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 class Optimizer:
@@ -38,7 +50,7 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         fn = type(self).__name__
-        if isinstance(params, Parameter) or not isinstance(params, Iterable):
+        if isinstance(params, (Parameter, dict)) or not isinstance(params, Iterable):
             raise TypeError(f"{fn}: params must be an iterable of Parameters or of dicts, got {type(params).__name__}")
         groups = list(params)
         if not groups:
@@ -48,12 +60,19 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups: list[dict] = []
         self.state: dict[int, dict] = {}
-        seen = set()
-        for group in groups:
+        seen: set[int] = set()
+        for number, group in enumerate(groups):
             if not isinstance(group, dict) or "params" not in group:
-                raise TypeError(f"{fn}: each parameter group must be a dict with a 'params' entry")
+                raise TypeError(f"{fn}: parameter group {number} must be a dict with a 'params' entry, "
+                                f"got {type(group).__name__}")
             group = dict(group)
-            group["params"] = [group["params"]] if isinstance(group["params"], Parameter) else list(group["params"])
+            members = group["params"]
+            if isinstance(members, Parameter):
+                members = [members]
+            elif isinstance(members, (dict, str, bytes)) or not isinstance(members, Iterable):
+                raise TypeError(f"{fn}: 'params' of parameter group {number} must be a Parameter or an iterable "
+                                f"of Parameters, got {type(members).__name__} {members!r}")
+            group["params"] = list(members)
             for param in group["params"]:
                 if not isinstance(param, Parameter):
                     raise TypeError(f"{fn}: can only optimize convwise.nn.Parameter objects, got {type(param).__name__}")
@@ -62,14 +81,20 @@ class Optimizer:
                 seen.add(id(param))
             unknown = set(group) - set(defaults) - {"params"}
             if unknown:
-                raise ValueError(f"{fn}: unknown settings {sorted(unknown)} in a parameter group")
+                raise ValueError(f"{fn}: unknown settings {sorted(unknown)} in parameter group {number}")
             for key, value in defaults.items():
                 group.setdefault(key, value)
             self._check_group(group)
             self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
-        pass
+        """Validate (and normalise in place) one group's settings by the constructor's rules."""
+        settings = {key: value for key, value in group.items() if key != "params"}
+        group.update(self._checked_settings(settings, fn=type(self).__name__))
+
+    @classmethod
+    def _checked_settings(cls, settings: dict, *, fn: str) -> dict:
+        return settings
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -81,7 +106,7 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """Settings and per-parameter state, with parameters numbered in group order (as torch)."""
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             ids = []
@@ -94,23 +119,74 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Load settings and state saved by :meth:`state_dict` (validated first; nothing changes on error)."""
         fn = f"{type(self).__name__}.load_state_dict"
-        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        if groups is None or len(groups) != len(self.param_groups):
-            raise ValueError(f"{fn}: state_dict has a different number of parameter groups")
-        params = [p for group in self.param_groups for p in group["params"]]
-        for mine, theirs in zip(self.param_groups, groups):
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{fn}: state_dict must be a dict, got {type(state_dict).__name__}")
+        groups, saved_state = state_dict.get("param_groups"), state_dict.get("state", {})
+        if not isinstance(groups, (list, tuple)):
+            raise ValueError(f"{fn}: state_dict needs a 'param_groups' list, got {type(groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise TypeError(f"{fn}: state_dict['state'] must be a dict, got {type(saved_state).__name__}")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{fn}: state_dict has {len(groups)} parameter groups, the optimizer has "
+                             f"{len(self.param_groups)}")
+        id_map: dict = {}
+        new_groups = []
+        for number, (mine, theirs) in enumerate(zip(self.param_groups, groups)):
+            if not isinstance(theirs, dict) or not isinstance(theirs.get("params"), (list, tuple)):
+                raise ValueError(f"{fn}: parameter group {number} must be a dict with a 'params' list")
             if len(theirs["params"]) != len(mine["params"]):
-                raise ValueError(f"{fn}: a parameter group has a different number of parameters")
-            mine.update({k: v for k, v in theirs.items() if k != "params"})
-        self.state = {id(params[i]): {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
-                                      for k, v in value.items()}
-                      for i, value in state_dict.get("state", {}).items()}
+                raise ValueError(f"{fn}: parameter group {number} has {len(theirs['params'])} parameters, "
+                                 f"the optimizer's has {len(mine['params'])}")
+            settings = {key: value for key, value in theirs.items() if key != "params"}
+            if set(settings) != set(self.defaults):
+                raise ValueError(f"{fn}: parameter group {number} has settings {sorted(settings)}, expected "
+                                 f"{sorted(self.defaults)}")
+            new_groups.append(self._checked_settings(settings, fn=fn))
+            for key, param in zip(theirs["params"], mine["params"]):
+                if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key in id_map:
+                    raise ValueError(f"{fn}: parameter ids must be distinct ints, got {key!r} in group {number}")
+                id_map[int(key)] = param
+        state = {}
+        for key, value in saved_state.items():
+            param = id_map.get(key) if isinstance(key, (int, np.integer)) and not isinstance(key, bool) else None
+            if param is None:
+                raise ValueError(f"{fn}: state for parameter id {key!r}, which no parameter group lists")
+            if not isinstance(value, dict):
+                raise TypeError(f"{fn}: state of parameter {key} must be a dict, got {type(value).__name__}")
+            state[id(param)] = {name: self._checked_state(name, item, param, fn=f"{fn}: state[{key}]")
+                                for name, item in value.items()}
+        for mine, settings in zip(self.param_groups, new_groups):
+            mine.update(settings)
+        self.state = state
+
+    @staticmethod
+    def _checked_state(name: str, value, param: Parameter, *, fn: str):
+        """One saved state entry: arrays must match the parameter's shape and be real; ``step`` an int >= 0."""
+        if name == "step":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{fn}: step must be an int >= 0, got {value!r}")
+            return int(value)
+        if value is None:
+            return None
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{fn}: {name} must be an array of real numbers, got dtype {array.dtype}")
+        if array.shape != param.shape:
+            raise ValueError(f"{fn}: {name} must have the parameter's shape {param.shape}, got {array.shape}")
+        return np.array(array, dtype=param.dtype, copy=True)
 
     def _params_with_grad(self, group: dict):
+        fn = f"{type(self).__name__}.step"
         for param in group["params"]:
             if param.grad is not None:
-                yield param, np.asarray(param.grad, dtype=param.dtype), self.state.setdefault(id(param), {})
+                grad = np.asarray(param.grad)
+                if grad.dtype.kind not in "biuf":
+                    raise TypeError(f"{fn}: a parameter's grad must be real, got dtype {grad.dtype}")
+                if grad.shape != param.shape:
+                    raise ValueError(f"{fn}: a parameter's grad must have its shape {param.shape}, got {grad.shape}")
+                yield param, grad.astype(param.dtype, copy=False), self.state.setdefault(id(param), {})
 
     def step(self) -> None:
         raise NotImplementedError
@@ -126,17 +202,23 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  maximize=False):
-        fn = type(self).__name__
-        defaults = dict(lr=_number(lr, fn=fn, name="lr"), momentum=_number(momentum, fn=fn, name="momentum"),
-                        dampening=float(_number(dampening, fn=fn, name="dampening", minimum=-math.inf)),
-                        weight_decay=_number(weight_decay, fn=fn, name="weight_decay"),
-                        nesterov=nesterov, maximize=maximize)
-        if not isinstance(nesterov, bool) or not isinstance(maximize, bool):
-            raise TypeError(f"{fn}: nesterov and maximize must be bools, got nesterov={nesterov!r}, maximize={maximize!r}")
-        if nesterov and (defaults["momentum"] <= 0 or defaults["dampening"] != 0):
-            raise ValueError(f"{fn}: Nesterov momentum requires a momentum and zero dampening, got "
-                             f"momentum={momentum}, dampening={dampening}")
+        defaults = self._checked_settings(dict(lr=lr, momentum=momentum, dampening=dampening,
+                                               weight_decay=weight_decay, nesterov=nesterov, maximize=maximize),
+                                          fn=type(self).__name__)
         super().__init__(params, defaults)
+
+    @classmethod
+    def _checked_settings(cls, settings: dict, *, fn: str) -> dict:
+        checked = dict(lr=_number(settings["lr"], fn=fn, name="lr"),
+                       momentum=_number(settings["momentum"], fn=fn, name="momentum"),
+                       dampening=_number(settings["dampening"], fn=fn, name="dampening", minimum=-math.inf),
+                       weight_decay=_number(settings["weight_decay"], fn=fn, name="weight_decay"),
+                       nesterov=_flag(settings["nesterov"], fn=fn, name="nesterov"),
+                       maximize=_flag(settings["maximize"], fn=fn, name="maximize"))
+        if checked["nesterov"] and (checked["momentum"] <= 0 or checked["dampening"] != 0):
+            raise ValueError(f"{fn}: Nesterov momentum requires a momentum and zero dampening, got "
+                             f"momentum={checked['momentum']}, dampening={checked['dampening']}")
+        return checked
 
     def step(self) -> None:
         for group in self.param_groups:
@@ -169,18 +251,23 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
                  maximize=False):
-        fn = type(self).__name__
+        defaults = self._checked_settings(dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                               amsgrad=amsgrad, maximize=maximize), fn=type(self).__name__)
+        super().__init__(params, defaults)
+
+    @classmethod
+    def _checked_settings(cls, settings: dict, *, fn: str) -> dict:
+        betas = settings["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{fn}: betas must be a pair of floats, got betas={betas!r}")
         beta1, beta2 = (_number(b, fn=fn, name="beta") for b in betas)
         if not (beta1 < 1 and beta2 < 1):
             raise ValueError(f"{fn}: betas must be in [0, 1), got betas={tuple(betas)}")
-        if not isinstance(amsgrad, bool) or not isinstance(maximize, bool):
-            raise TypeError(f"{fn}: amsgrad and maximize must be bools, got amsgrad={amsgrad!r}, maximize={maximize!r}")
-        defaults = dict(lr=_number(lr, fn=fn, name="lr"), betas=(beta1, beta2), eps=_number(eps, fn=fn, name="eps"),
-                        weight_decay=_number(weight_decay, fn=fn, name="weight_decay"), amsgrad=amsgrad,
-                        maximize=maximize)
-        super().__init__(params, defaults)
+        return dict(lr=_number(settings["lr"], fn=fn, name="lr"), betas=(beta1, beta2),
+                    eps=_number(settings["eps"], fn=fn, name="eps"),
+                    weight_decay=_number(settings["weight_decay"], fn=fn, name="weight_decay"),
+                    amsgrad=_flag(settings["amsgrad"], fn=fn, name="amsgrad"),
+                    maximize=_flag(settings["maximize"], fn=fn, name="maximize"))
 
     def step(self) -> None:
         for group in self.param_groups:

@@ -19,11 +19,13 @@ import json
 import math
 import os
 import time
+import zipfile
 from typing import Callable
 
 import numpy as np
 
 from . import nn, optim
+from ._files import atomic_file
 
 __all__ = ["digits_cnn", "ARCHITECTURES", "load_digits_split", "fit", "predict", "evaluate", "save", "load",
            "train_digits", "cosine_schedule", "METADATA_KEY"]
@@ -116,7 +118,7 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
                 optimizer.zero_grad()
                 logits = model(inputs)
                 loss = criterion(logits, targets)
-                model.backward(criterion.backward())
+                model.backward(criterion.backward())  # type: ignore[call-arg]  # losses default grad_output=1
                 optimizer.step()
                 total_loss += float(loss) * len(index)
                 correct += int(np.sum(np.argmax(logits, axis=1) == targets))
@@ -140,36 +142,67 @@ def save(path, model: nn.Module, metadata: dict) -> None:
     if METADATA_KEY in state:
         raise ValueError(f"save: parameter name {METADATA_KEY!r} is reserved")
     text = json.dumps({"format": FORMAT_VERSION, **metadata})
-    with open(os.fspath(path), "wb") as handle:
-        np.savez(handle, **state, **{METADATA_KEY: np.array(text)})
+    with atomic_file(path) as temporary, open(temporary, "wb") as handle:   # no partial file on failure
+        np.savez(handle, **state, **{METADATA_KEY: np.array(text)})  # type: ignore[arg-type]
 
 
 def load(path) -> tuple[nn.Module, dict]:
-    """Rebuild the model saved by :func:`save`; returns ``(model, metadata)``."""
+    """Rebuild the model saved by :func:`save`; returns ``(model, metadata)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for a missing, unreadable, truncated or corrupt file, a file that
+        is not a convwise weights file, or weights that do not fit the saved architecture.
+    """
     from . import mnist  # noqa: F401  (registers "mnist_cnn" in ARCHITECTURES)
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"load: path must be a str or os.PathLike, got {type(path).__name__} {path!r}") from None
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"load: no such file: {path}") from None
-    except (OSError, ValueError) as error:
-        raise ValueError(f"load: {path} is not a readable .npz weights file ({error})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"load: {path} is not a readable .npz weights file ({type(error).__name__}: {error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"load: {path} is not a convwise weights file (a bare .npy array, not an .npz archive)")
     with archive:
-        if not hasattr(archive, "files") or METADATA_KEY not in archive.files:
-            raise ValueError(f"load: {path} is not a convwise weights file (no {METADATA_KEY!r} entry)")
         try:
-            metadata = json.loads(str(archive[METADATA_KEY]))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"load: {path} has unreadable metadata ({error})") from None
-        architecture = metadata.get("architecture")
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"load: {path} has unknown architecture={architecture!r}; "
-                             f"known: {sorted(ARCHITECTURES)}")
-        config = dict(metadata.get("config", {}))
-        config["dtype"] = np.dtype(metadata.get("dtype", "float32"))
+            return _rebuild(archive, path)
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError, AttributeError, TypeError) as error:
+            raise ValueError(f"load: {path} is corrupt or not a convwise weights file "
+                             f"({type(error).__name__}: {error})") from None
+
+
+def _rebuild(archive, path: str) -> tuple[nn.Module, dict]:
+    if METADATA_KEY not in archive.files:
+        raise ValueError(f"load: {path} is not a convwise weights file (no {METADATA_KEY!r} entry)")
+    try:
+        metadata = json.loads(str(archive[METADATA_KEY]))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"load: {path} has unreadable metadata ({error})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"load: {path} has metadata that is not a JSON object: {metadata!r}")
+    architecture = metadata.get("architecture")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"load: {path} has unknown architecture={architecture!r}; "
+                         f"known: {sorted(ARCHITECTURES)}")
+    config = metadata.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"load: {path} has a 'config' that is not a JSON object: {config!r}")
+    config = dict(config)
+    config["dtype"] = np.dtype(metadata.get("dtype", "float32"))
+    try:
         model = ARCHITECTURES[architecture](**config, rng=0)
-        state = {key: archive[key] for key in archive.files if key != METADATA_KEY}
-    model.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"load: {path} has a config that does not build a {architecture}: {error}") from None
+    state = {key: archive[key] for key in archive.files if key != METADATA_KEY}
+    try:
+        model.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"load: {path} holds weights that do not fit its {architecture}: {error}") from None
     model.eval()
     return model, metadata
 
@@ -195,7 +228,7 @@ def train_digits(epochs: int = 15, seed: int = 0, batch_size: int = 32, lr: floa
             raise ValueError(f"train_digits: {name} must be >= {minimum}, got {name}={value}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ValueError(f"train_digits: limit must be a positive int, got limit={limit!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.integer, np.floating)) and 0 < lr < math.inf):
         raise ValueError(f"train_digits: lr must be a positive number, got lr={lr!r}")
     x_train, x_test, y_train, y_test = load_digits_split(test_size, seed)
     if limit is not None:

@@ -13,6 +13,7 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -100,6 +101,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._files import atomic_file, output_folder
     from ..notation import parse_padding
     from ..trace import trace
     from ..viz import animate as viz
@@ -107,7 +109,8 @@ def run(args) -> int:
     if args.duration < 20:
         raise ValueError(f"animate: --duration must be at least 20 ms, got {args.duration}")
     if args.gallery:
-        paths = viz.gallery(args.gallery, progress=True, duration=args.duration)
+        with output_folder(args.gallery):       # no partial output: a failure removes what it wrote
+            paths = viz.gallery(args.gallery, progress=True, duration=args.duration)
         print(f"wrote {len(paths)} animations to {os.path.join(args.gallery, '')}")
         return 0
     if not args.out.lower().endswith(".gif"):
@@ -146,13 +149,12 @@ def run(args) -> int:
               padding, parse_ints(args.dilation, name="--dilation"), op=args.op, groups=args.groups,
               in_channels=in_channels, out_channels=out_channels,
               output_padding=parse_ints(args.output_padding, name="--output-padding"), ceil_mode=args.ceil_mode)
-    directory = os.path.dirname(args.out)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
     options = {} if args.max_frames is None else {"max_frames": args.max_frames}
-    frames, _ = viz.animate(t, args.out, input=x, weight=w, bias=bias, activation=args.activation,
-                            values=args.values or None, cell=args.cell, frames_dir=args.frames,
-                            duration=args.duration, view=args.view, progress=True, **options)
+    frames_folder = output_folder(args.frames) if args.frames else contextlib.nullcontext()
+    with frames_folder, atomic_file(args.out) as gif:   # no partial GIF or frames on failure
+        frames, _ = viz.animate(t, gif, input=x, weight=w, bias=bias, activation=args.activation,
+                                values=args.values or None, cell=args.cell, frames_dir=args.frames,
+                                duration=args.duration, view=args.view, progress=True, **options)
     shown = len(frames) - 1
     what = ("input cell" if args.view == "scatter" else "window") + ("" if shown == 1 else "s")
     total = len(t.steps) * t.out_channels if args.view != "scatter" else len(frames) - 1

@@ -94,6 +94,7 @@ def check_range(images, trained, scale: float) -> str:
 def run(args) -> int:
     import numpy as np
 
+    from .._files import atomic_file
     from ..train import DIGITS_SCALE, load, load_digits_split, predict
 
     if args.show is not None and not args.show.lower().endswith(".png"):
@@ -118,14 +119,16 @@ def run(args) -> int:
     predictions = predict(model, images)
     accuracy = float(np.mean(predictions == labels)) if labels is not None else None
     if args.output:
-        np.save(args.output, predictions)
+        with atomic_file(args.output if args.output.endswith(".npy") else args.output + ".npy") as temporary:
+            np.save(temporary, predictions)
     if args.show:
         from ..viz.filters import draw_network
 
         label = None if labels is None else int(labels[0])
-        draw_network(model, images[0], args.show, label=label,
-                     title=f"{meta.get('architecture', 'model')} trained on {meta.get('dataset', 'data')}: "
-                           f"learned kernels and the feature maps of one input")
+        with atomic_file(args.show) as picture:
+            draw_network(model, images[0], picture, label=label,
+                         title=f"{meta.get('architecture', 'model')} trained on {meta.get('dataset', 'data')}: "
+                               f"learned kernels and the feature maps of one input")
     if args.json:
         print(json.dumps({"predictions": predictions.tolist(), "count": int(len(predictions)),
                           "accuracy": accuracy, "range_check": note or None}))

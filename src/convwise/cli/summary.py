@@ -16,6 +16,19 @@ import json
 __all__ = ["register", "run"]
 
 
+def _table_format(text: str) -> str:
+    """argparse type: one of tabulate's table formats (checked when tabulate is installed)."""
+    import argparse
+
+    try:
+        from tabulate import tabulate_formats
+    except ImportError:
+        return text
+    if text not in tabulate_formats:
+        raise argparse.ArgumentTypeError(f"unknown table format {text!r}; choose from {', '.join(tabulate_formats)}")
+    return text
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("summary", help="per-layer table of a network: shapes, params, MACs, RF",
                                    description="Summarise a sequential network layer by layer. MODEL is a built-in "
@@ -29,7 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--format", default="text", choices=("text", "csv", "json"),
                         help="text (a table, default), csv or json")
     parser.add_argument("--json", action="store_true", help="the same as --format json")
-    parser.add_argument("--style", default="simple",
+    parser.add_argument("--style", default="simple", type=_table_format,
                         help="tabulate style of the text table (default simple; e.g. github, grid)")
     parser.set_defaults(func=run)
 

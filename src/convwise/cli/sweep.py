@@ -32,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._files import output_folder
     from ..viz import sweep as viz
 
     names = None if args.parameter == "all" else [viz.parameter_name(args.parameter)]
@@ -39,9 +40,10 @@ def run(args) -> int:
         raise ValueError(f"--threads must be positive, got {args.threads}")
     if args.repeats is not None and args.repeats < 1:
         raise ValueError(f"--repeats must be positive, got {args.repeats}")
-    paths = viz.sweep_all(args.out, names, quick=args.quick, repeats=args.repeats,
-                          use_torch=False if args.no_torch else None, threads=args.threads,
-                          clock="cpu" if args.cpu_time else "wall")
+    with output_folder(args.out):               # a failed sweep leaves none of its files behind
+        paths = viz.sweep_all(args.out, names, quick=args.quick, repeats=args.repeats,
+                              use_torch=False if args.no_torch else None, threads=args.threads,
+                              clock="cpu" if args.cpu_time else "wall")
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -18,9 +18,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import os
 
+    from .._files import output_folder
     from ..tour import tour
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} exists and is not a folder")
-    tour(args.out)
+    with output_folder(args.out):               # a failed tour leaves none of its files behind
+        tour(args.out)
     return 0

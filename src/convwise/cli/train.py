@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 
+from . import positive_float
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a small CNN (convwise.nn) on a bundled dataset",
@@ -28,9 +30,10 @@ def register(subparsers) -> None:
                         help="passes over the training split (default: 15 for digits, 2 for mnist)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial weights and shuffling (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", type=positive_float, default=None,
                         help="Adam learning rate, cosine-decayed (default: 0.01 for digits, 0.002 for mnist)")
-    parser.add_argument("--test-size", type=float, default=0.2, help="held-out fraction, stratified (default: 0.2)")
+    parser.add_argument("--test-size", type=positive_float, default=0.2,
+                        help="held-out fraction, stratified (default: 0.2)")
     parser.add_argument("--limit", type=int, default=None, help="train on only the first N training images")
     parser.add_argument("--out", default=None, metavar="PATH", help="save the weights (.npz) for `convwise predict`")
     parser.add_argument("--json", action="store_true", help="print a JSON report instead of text")

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._guard import require_memory
 from ..arithmetic import _is_int
 from ._args import as_float_array
 from ._dtypes import as_array, check_dtype
@@ -56,7 +57,19 @@ def _index_map(mode: str, size: int, lo: int, hi: int, out: int) -> np.ndarray:
     return i + offset
 
 
-def _plan(shape: tuple[int, ...], pad, mode: str, fn: str) -> list[_Axis]:
+def _require_output_memory(shape: tuple[int, ...], pad: tuple[int, ...], count: int, itemsize: int, fn: str,
+                           mode: str) -> None:
+    """The memory guard: the padded output (and, for non-constant modes, one int64 index map per
+    padded axis) must fit the budget."""
+    out = list(shape)
+    for k in range(count):
+        out[len(shape) - 1 - k] = max(shape[len(shape) - 1 - k] + pad[2 * k] + pad[2 * k + 1], 0)
+    maps = 0 if mode == "constant" else 8 * sum(out[len(shape) - count:])
+    require_memory(fn, math.prod(out) * itemsize + maps,
+                   what=f"a padded output of shape {tuple(out)}")
+
+
+def _plan(shape: tuple[int, ...], pad, mode: str, fn: str, itemsize: int = 8) -> list[_Axis]:
     """Validate ``pad`` and ``mode`` for an input of ``shape``; one entry per padded axis."""
     if not isinstance(mode, str):
         raise TypeError(f"{fn}: mode must be a string, got {type(mode).__name__} {mode!r}")
@@ -82,6 +95,7 @@ def _plan(shape: tuple[int, ...], pad, mode: str, fn: str) -> list[_Axis]:
                              f"got pad={pad} and input shape {shape}")
         if mode != "circular" and any(s == 0 for s in shape[ndim - count - 1:]):
             raise ValueError(f"{fn}: mode={mode!r} needs non-zero channel and spatial sizes, got input shape {shape}")
+    _require_output_memory(shape, pad, count, itemsize, fn, mode)
     plan = []
     for k in range(count):
         axis = ndim - 1 - k
@@ -153,7 +167,7 @@ def pad(input, pad, mode="constant", value=0.0):
     check_dtype(x, "pad", fn=fn)
     if x.dtype == np.bool_ and mode in ("reflect", "replicate"):
         raise TypeError(f"{fn}: input dtype bool is not supported in mode={mode!r} (as in torch)")
-    plan = _plan(x.shape, pad, mode, fn)
+    plan = _plan(x.shape, pad, mode, fn, x.itemsize)
     if value is None:
         value = 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

@@ -309,6 +309,7 @@ def max_pool_nd(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
                 *, spatial: int, fn: str = "max_pool"):
     """N-dimensional max pooling; ``max_pool1d``/``2d``/``3d`` fix ``spatial``."""
     x, unbatched = _input(input, spatial, fn)
+    _check_return_indices(return_indices, fn)
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
     y, indices = _max_pool_fast(x, geometry, bool(return_indices))
     y = from_batched(y, unbatched)
@@ -428,13 +429,18 @@ def _divisor(geometry: arithmetic.PoolGeometry, count_include_pad: bool, divisor
     return np.where(empty, 0, divisor).astype(dtype)
 
 
+def _check_return_indices(return_indices, fn: str) -> None:
+    if not isinstance(return_indices, (bool, np.bool_)):
+        raise TypeError(f"{fn}: return_indices must be a bool, got {type(return_indices).__name__} {return_indices!r}")
+
+
 def _check_divisor(divisor_override, fn: str):
     if divisor_override is None:
         return None
     if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
         raise TypeError(f"{fn}: divisor_override must be an int or None, got {divisor_override!r}")
-    if divisor_override == 0:
-        raise ValueError(f"{fn}: divisor_override must be non-zero, got divisor_override={divisor_override}")
+    if divisor_override == 0 or abs(divisor_override) >= 2**63:
+        raise ValueError(f"{fn}: divisor_override must be non-zero and fit an int64, got divisor_override={divisor_override}")
     return int(divisor_override)
 
 
@@ -654,6 +660,7 @@ def _adaptive_max(x: np.ndarray, all_bins) -> tuple[np.ndarray, np.ndarray]:
 def adaptive_max_pool_nd(input, output_size, return_indices=False, *, spatial: int, fn: str = "adaptive_max_pool"):
     """N-dimensional adaptive max pooling (loops over the taps of the longest window)."""
     x, unbatched = _input(input, spatial, fn)
+    _check_return_indices(return_indices, fn)
     y, indices = _adaptive_max(x, _bins(x, output_size, spatial, fn))
     y = from_batched(y, unbatched)
     return (y, from_batched(indices, unbatched)) if return_indices else y

@@ -89,7 +89,7 @@ class ReLU(_Elementwise):
         return y, y > 0
 
     def _backward(self, dy, positive):
-        return dy * positive
+        return np.where(positive, dy, dy.dtype.type(0))  # not dy * positive: inf * 0 would be NaN (torch gives 0)
 
 
 class LeakyReLU(_Elementwise):

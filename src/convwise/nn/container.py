@@ -14,7 +14,10 @@ Sequential(
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
+
+import numpy as np
 
 from .module import Module
 
@@ -45,8 +48,9 @@ class Sequential(Module):
         modules = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(modules[index]))
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise TypeError(f"Sequential: index must be an int or a slice, got {type(index).__name__}")
+        if isinstance(index, (bool, np.bool_)) or not hasattr(index, "__index__"):
+            raise TypeError(f"Sequential: index must be an int or a slice, got {type(index).__name__} {index!r}")
+        index = operator.index(index)          # NumPy integers too
         if not -len(modules) <= index < len(modules):
             raise IndexError(f"Sequential: index {index} is out of range for {len(modules)} modules")
         return modules[index][1]

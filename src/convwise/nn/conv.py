@@ -208,6 +208,8 @@ class _ConvTranspose(_ConvNd):
         if not isinstance(output_size, (tuple, list)) or not all(arithmetic._is_int(v) for v in output_size):
             raise TypeError(f"{fn}: output_size must be a sequence of ints, got output_size={output_size!r}")
         non_spatial = 2 if input.ndim == n + 2 else 1
+        if input.ndim not in (n + 1, n + 2):  # harden: a low-rank input would index past its shape below
+            raise ValueError(f"{fn}: expected a {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape {input.shape}")
         sizes = tuple(int(v) for v in output_size)
         if len(sizes) == non_spatial + n:
             sizes = sizes[non_spatial:]

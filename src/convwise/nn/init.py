@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .._guard import require_memory
 from .module import Parameter, check_dtype
 
 __all__ = ["manual_seed", "get_generator", "calculate_fan_in_and_fan_out", "calculate_gain", "uniform_",
@@ -121,7 +122,11 @@ def add_weight_and_bias(module, weight_shape, bias_size: int, bias, dtype, rng, 
         raise TypeError(f"{fn}: bias must be a bool, got {bias!r}")
     dtype = check_dtype(dtype, fn=fn)
     module._rng = rng if rng is None else get_generator(rng)
-    module.weight = Parameter(np.empty(tuple(weight_shape), dtype))
+    weight_shape = tuple(int(size) for size in weight_shape)
+    count = math.prod(weight_shape) + (bias_size if bias else 0)
+    require_memory(fn, count * (np.dtype(dtype).itemsize + 8),
+                   what=f"a weight of shape {weight_shape} and its float64 initial draw")
+    module.weight = Parameter(np.empty(weight_shape, dtype))
     if bias:
         module.bias = Parameter(np.empty(bias_size, dtype))
     else:

@@ -60,9 +60,10 @@ class Linear(Module):
             raise TypeError(f"{fn}: input ({x.dtype}) and weight ({self.weight.dtype}) must have the same dtype")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{fn}: input must end with in_features={self.in_features}, got shape {x.shape}")
-        y = x @ self.weight.data.T
-        if self.bias is not None:
-            y += self.bias.data
+        with np.errstate(invalid="ignore", over="ignore"):   # NaN/Inf propagate as in torch, silently
+            y = x @ self.weight.data.T
+            if self.bias is not None:
+                y += self.bias.data
         self._cache = x
         return y
 
@@ -71,10 +72,11 @@ class Linear(Module):
         dy = grad_array(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         dy2 = dy.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
-        self.weight.accumulate(dy2.T @ x2)
-        if self.bias is not None:
-            self.bias.accumulate(dy2.sum(axis=0))
-        return dy @ self.weight.data
+        with np.errstate(invalid="ignore", over="ignore"):
+            self.weight.accumulate(dy2.T @ x2)
+            if self.bias is not None:
+                self.bias.accumulate(dy2.sum(axis=0))
+            return dy @ self.weight.data
 
 
 class Flatten(Module):
@@ -138,7 +140,7 @@ class Dropout(Module):
     def forward(self, input):
         x = np.asarray(input)
         if not self.training or self.p == 0.0:
-            self._cache = None
+            self._cache = x.shape                # identity: backward still checks the gradient's shape
             return x
         if self.p == 1.0:
             scale = np.zeros(x.shape, x.dtype)
@@ -155,8 +157,8 @@ class Dropout(Module):
         if "_cache" not in self.__dict__:
             raise ValueError("Dropout.backward: call forward() before backward()")
         scale = self._cache
-        if scale is None:
-            return np.asarray(grad_output)
+        if isinstance(scale, tuple):
+            return grad_array(self, grad_output, scale, None)
         return grad_array(self, grad_output, scale.shape, None) * scale
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module
+from .module import Module, grad_array
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
 
@@ -40,6 +40,15 @@ class _Loss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()
         self.reduction = _check_reduction(reduction, fn=type(self).__name__)
+
+    def _grad_scale(self, grad_output, loss_shape: tuple, dtype) -> np.ndarray:
+        """``grad_output`` checked: a real scalar, or (reduction 'none') one value per loss element."""
+        scale = grad_array(self, grad_output, np.shape(grad_output), dtype)
+        if scale.shape not in ((), loss_shape if self.reduction == "none" else ()):
+            expected = f"a scalar or shape {loss_shape}" if self.reduction == "none" else "a scalar"
+            raise ValueError(f"{type(self).__name__}.backward: grad_output must be {expected} "
+                             f"(reduction={self.reduction!r}), got shape {scale.shape}")
+        return scale
 
     def extra_repr(self) -> str:  # torch shows no settings for losses
         return ""
@@ -73,6 +82,8 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"{fn}: input must have a class dimension, got a 0D input")
         class_axis = 0 if x.ndim == 1 else 1
         classes = x.shape[class_axis]
+        if classes == 0:
+            raise ValueError(f"{fn}: input must have at least one class, got shape {x.shape}")
         # move classes last: (M, C)
         logits = np.moveaxis(x, class_axis, -1).reshape(-1, classes)
         if t.dtype.kind in "iu":
@@ -111,9 +122,9 @@ class CrossEntropyLoss(_Loss):
         """``dloss/dinput``, shaped like the logits; ``grad_output`` scales it (per element for 'none')."""
         shape, class_axis, softmax, q, count = self._saved()
         grad = softmax * q.sum(axis=-1, keepdims=True) - q
-        g = np.asarray(grad_output, dtype=grad.dtype)
+        g = self._grad_scale(grad_output, shape[:class_axis] + shape[class_axis + 1:], grad.dtype)
         if self.reduction == "none":
-            grad = grad * g.reshape(-1, 1)
+            grad = grad * (g.reshape(-1, 1) if g.ndim else g)
         else:
             grad = grad * g / (count if self.reduction == "mean" and count else 1)
         moved = shape[:class_axis] + shape[class_axis + 1:] + (shape[class_axis],)
@@ -127,6 +138,8 @@ class MSELoss(_Loss):
         fn = type(self).__name__
         x = _float_input(input, fn=fn)
         t = np.asarray(target)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"{fn}: target must be an array of real numbers, got dtype {t.dtype}")
         if t.shape != x.shape:
             raise ValueError(f"{fn}: target shape {t.shape} must match input shape {x.shape}")
         diff = x - t.astype(x.dtype, copy=False)
@@ -138,5 +151,5 @@ class MSELoss(_Loss):
 
     def backward(self, grad_output=1.0):
         diff = self._saved()
-        grad = 2 * diff * np.asarray(grad_output, dtype=diff.dtype)
+        grad = 2 * diff * self._grad_scale(grad_output, diff.shape, diff.dtype)
         return grad / diff.size if self.reduction == "mean" else grad

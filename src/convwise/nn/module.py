@@ -57,9 +57,13 @@ def grad_array(module, grad_output, shape: tuple, dtype) -> np.ndarray:
     """``grad_output`` as an array of the forward output's ``shape`` (ValueError otherwise)."""
     fn = f"{type(module).__name__}.backward"
     try:
-        dy = np.asarray(grad_output, dtype=dtype)
+        dy = np.asarray(grad_output)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{fn}: grad_output must be an array of numbers ({error})") from None
+        raise TypeError(f"{fn}: grad_output must be an array of real numbers ({error})") from None
+    if dy.dtype.kind not in "biuf":              # complex would lose its imaginary part; objects, strings: no
+        raise TypeError(f"{fn}: grad_output must be an array of real numbers, got dtype {dy.dtype}")
+    if dtype is not None:
+        dy = dy.astype(dtype, copy=False)
     if dy.shape != tuple(shape):
         raise ValueError(f"{fn}: grad_output must have the forward output's shape {tuple(shape)}, got {dy.shape}")
     return dy

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import arithmetic
 from .. import functional as F
-from .module import Module
+from .module import Module, grad_array
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
@@ -193,10 +193,13 @@ class _AdaptiveAvgPoolNd(_AdaptivePool):
         x = np.asarray(input)
         output = getattr(F, f"adaptive_avg_pool{self._spatial}d")(x, self.output_size)
         self._cache = (x, None)
+        self._output_shape = output.shape
         return output
 
     def backward(self, grad_output):
-        return self._backward_call(F.adaptive_avg_pool_nd_backward, grad_output)
+        x, _ = self._saved()      # the gradient must be for this forward's output size, not another one
+        dy = grad_array(self, grad_output, self._output_shape, x.dtype)
+        return self._backward_call(F.adaptive_avg_pool_nd_backward, dy)
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):

@@ -30,6 +30,7 @@ import itertools
 import math
 import os
 
+from .._guard import require_memory
 from ..notation import format_sizes
 from ..trace import Trace
 from . import _draw, _numbers, _text
@@ -263,6 +264,9 @@ def animate(t: Trace, path=None, *, input=None, weight=None, bias=None, activati
     """
     if not isinstance(t, Trace):
         raise TypeError(f"animate: expected a convwise.trace.Trace, got {type(t).__name__}")
+    shown = min(len(t.steps), max_frames) + 1 if isinstance(max_frames, int) and max_frames > 0 else len(t.steps) + 1
+    pixels = (math.prod(t.grid_size) + math.prod(t.output_size)) * (cell if isinstance(cell, int) and cell > 0 else 40) ** 2
+    require_memory("animate", shown * pixels * 3, what=f"{shown} RGB frames")
     frames, lay = render(t, input=input, weight=weight, bias=bias, activation=activation, values=values, cell=cell,
                          seed=seed, max_frames=max_frames, view=view, progress=progress)
     if path is not None:
