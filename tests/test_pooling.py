@@ -404,7 +404,7 @@ def test_errors(call, kind, words):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Force many plane chunks on small inputs."""
-    from convwise.functional import pooling
+    from convwise.algorithms import pooling
     monkeypatch.setattr(pooling, "_CHUNK_BYTES", 1)          # one plane per chunk
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "pool_geometry",
     "pool_output_size",
     "adaptive_windows",
+    "adaptive_output_size",
     "check_channels",
     "conv_params",
     "conv_macs",
@@ -477,11 +478,12 @@ def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1
                          check_input_size=check_input_size).output_size
 
 
-def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Per dimension, the ``(start, end)`` input window of each adaptive-pooling output.
+def adaptive_output_size(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[int, ...]:
+    """Validated output size of adaptive pooling; ``None`` in ``output_size`` keeps that
+    dimension's input size, zero is allowed (an empty output, as in PyTorch).
 
-    ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
-    ``None`` in ``output_size`` keeps that dimension's input size.
+    >>> adaptive_output_size((7, 9), (3, None))
+    (3, 9)
     """
     size = _sizes(input_size, fn=fn, name="input size")
     ndim = len(size)
@@ -497,10 +499,24 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             o = i
         if not _is_int(o):
             raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
-        if o < 0:  # zero is allowed, as in PyTorch: an empty output
+        if o < 0:
             raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
-        result.append(tuple((adaptive_start(j, i, o), adaptive_end(j, i, o)) for j in range(o)))
+        result.append(int(o))
     return tuple(result)
+
+
+def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per dimension, the ``(start, end)`` input window of each adaptive-pooling output
+    (:func:`adaptive_start`, :func:`adaptive_end`; a tuple per output, for small views:
+    the engine computes the windows vectorised from those two functions).
+
+    ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
+    ``None`` in ``output_size`` keeps that dimension's input size.
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    outs = adaptive_output_size(size, output_size, fn=fn)
+    return tuple(tuple((adaptive_start(j, i, o), adaptive_end(j, i, o)) for j in range(o))
+                 for i, o in zip(size, outs))
 
 
 def adaptive_start(index, input_size, output_size):
