@@ -164,26 +164,28 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
 
 
 def _phases_1d(size: int, kernel: int, stride: int, lo: int, dilation: int, out: int):
-    """The output phases of one dimension: ``[(r, count, [(tap, dst, src), ...]), ...]``.
+    """The output phases of one dimension that some tap reaches: ``[(r, count, [(tap, dst, src), ...]), ...]``,
+    and whether other phases exist (they receive no tap: zero).
 
     Output ``o = q * stride + r`` (``q < count``) receives tap ``t`` from input
     ``i = q + c`` with ``c = (r + lo - t * dilation) / stride`` whenever that is an integer:
     ``dst`` is the slice of ``q`` with ``0 <= q + c < size`` and ``src`` the matching inputs.
-    Taps that reach no output of the phase are left out; a phase with no taps is zero.
+    Only the ``r = (t * dilation - lo) mod stride`` of the taps are visited (at most
+    ``kernel`` of them, whatever the stride).
     """
-    phases = []
-    for r in range(min(stride, out)):
+    phases: dict[int, list] = {}
+    for t in range(kernel):
+        r = (t * dilation - lo) % stride
+        if r >= min(stride, out):
+            continue
         count = -(-(out - r) // stride)
-        taps = []
-        for t in range(kernel):
-            if (r + lo - t * dilation) % stride:
-                continue
-            c = (r + lo - t * dilation) // stride
-            first, last = max(0, -c), min(count, size - c)
-            if first < last:
-                taps.append((t, slice(first, last), slice(first + c, last + c)))
-        phases.append((r, count, taps))
-    return phases
+        c = (r + lo - t * dilation) // stride
+        first, last = max(0, -c), min(count, size - c)
+        taps = phases.setdefault(r, [])
+        if first < last:
+            taps.append((t, slice(first, last), slice(first + c, last + c)))
+    found = [(r, -(-(out - r) // stride), taps) for r, taps in sorted(phases.items()) if taps]
+    return found, len(found) < min(stride, out)
 
 
 def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
@@ -198,13 +200,14 @@ def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeG
     c_out = weight.shape[1] * groups
     og = c_out // groups
     kernel = geometry.kernel_size
-    per_dim = [_phases_1d(i, k, s, lo, d, o) for i, k, s, (lo, _), d, o in
-               zip(geometry.input_size, kernel, geometry.stride, geometry.padding, geometry.dilation,
-                   geometry.output_size)]
+    found = [_phases_1d(i, k, s, lo, d, o) for i, k, s, (lo, _), d, o in
+             zip(geometry.input_size, kernel, geometry.stride, geometry.padding, geometry.dilation,
+                 geometry.output_size)]
+    per_dim = [phases for phases, _ in found]
     w = weight.reshape(groups, c_in // groups, -1).transpose(0, 2, 1)          # (g, co*K, ci)
     xg = x.reshape(n, groups, c_in // groups, -1)
     phases = list(itertools.product(*per_dim))
-    empty = any(not taps for _, _, taps in itertools.chain.from_iterable(per_dim))
+    empty = any(missing for _, missing in found)
     y = (np.zeros if empty else np.empty)((n, groups, og, *geometry.output_size), dtype=x.dtype)
     per_sample = c_out * math.prod(kernel) * math.prod(geometry.input_size) * x.itemsize
     plan = plan_tiles(n, 1, lambda b, r: b * per_sample, get_config().workspace_bytes)
