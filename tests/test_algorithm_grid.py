@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import TOLERANCE, rel_error, to_torch
 from convwise import algorithms, arithmetic
 from convwise.algorithms import direct, select
-from conftest import TOLERANCE, rel_error, to_torch
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

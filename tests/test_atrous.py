@@ -5,10 +5,9 @@ import pytest
 import torch
 
 import convwise as cw
+from conftest import TOLERANCE, rel_error, to_torch
 from convwise.algorithms import atrous, make_problem, select
 from convwise.arithmetic import conv_geometry
-
-from conftest import TOLERANCE, rel_error, to_torch
 
 CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}
 TORCH = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}

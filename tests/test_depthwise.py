@@ -10,10 +10,9 @@ import pytest
 import torch.nn.functional as F
 
 import convwise as cw
+from conftest import peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import FORWARD, depthwise, direct
-
-from conftest import peak_memory, rel_error, to_torch
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 CW_CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 import convwise as cw
+from conftest import TOLERANCE, rel_error, to_torch
 from convwise.algorithms import pooling as pool_kernels
 from convwise.algorithms import select
-from conftest import TOLERANCE, rel_error, to_torch
 
 
 def test_huge_transposed_output_is_refused_before_allocating():

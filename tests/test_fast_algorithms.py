@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import convwise
+from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 from convwise.algorithms import _fft_plan, direct, fft, select, winograd
 from convwise.arithmetic import ConvGeometry, conv_geometry, conv_transpose_geometry
-
-from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 
 DTYPES = [np.float32, np.float64]
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -184,6 +182,7 @@ def test_fft_large_kernel_float32_bound(rng):
 def test_fft_valid_inverse_equals_irfftn_corner(rng, lengths, blocks, dtype):
     """Both routes (DFT matrices for small tiles, irfftn otherwise) give the valid corner of irfftn."""
     import scipy.fft
+
     from convwise._workspace import scratch
 
     signal = rng.standard_normal(tuple(lengths) + (3, 2))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 import convwise as cw
+from conftest import peak_memory, rel_error
 from convwise import arithmetic
 from convwise.algorithms import gemm
-
-from conftest import peak_memory, rel_error
 
 MIB = 2**20
 SLACK = 64 * 2**10          # small allocations: index tuples, weight views, matmul bookkeeping

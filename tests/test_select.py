@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 
 import convwise as cw
+from conftest import TOLERANCE, assert_error, rel_error, to_torch
 from convwise import algorithms, arithmetic
 from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select
 from convwise.arithmetic import input_gradient_geometry as _input_gradient_geometry
-
-from conftest import TOLERANCE, assert_error, rel_error, to_torch
 
 DTYPES = [np.float32, np.float64]
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

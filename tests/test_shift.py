@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import convwise as cw
+from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select, shift
 from convwise.arithmetic import input_gradient_geometry as _input_gradient_geometry
-
-from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 
 TORCH_CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
 MIB = 2**20

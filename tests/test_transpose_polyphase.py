@@ -15,10 +15,9 @@ import pytest
 import torch.nn.functional as F
 
 import convwise.functional as cwf
+from conftest import peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import direct, gemm
-
-from conftest import peak_memory, rel_error, to_torch
 
 TORCH_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -125,7 +124,7 @@ def test_strided_conv_input_gradient(rng, spatial, size, kernel, stride, padding
 
 
 def test_workspace_stays_within_budget_plus_output(rng):
-    
+
     import convwise as cw
 
     geometry = arithmetic.conv_transpose_geometry((20, 20), (4, 4), 2, 1)

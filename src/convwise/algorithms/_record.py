@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-
-from ..arithmetic import ConvGeometry, TransposeGeometry
 
 __all__ = ["Problem", "Algorithm", "KINDS", "operand_facts", "make_problem"]
 
@@ -44,7 +43,7 @@ class Problem:
     kind: str
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]
-    geometry: ConvGeometry | TransposeGeometry
+    geometry: Any                   # ConvGeometry (forward, weight_grad) or TransposeGeometry (transpose)
     groups: int
     dtype: str
     finite: bool = True
@@ -97,8 +96,16 @@ class Algorithm:
     weight_grad: Callable | None = None
     notes: str = field(default="", compare=False)
 
-    def kernel(self, kind: str) -> Callable | None:
+    def kernel(self, kind: str) -> Callable[..., Any] | None:
+        """The kernel for ``kind`` (``None`` if the algorithm has none)."""
         return getattr(self, kind)
+
+    def run(self, kind: str, first, second, geometry, groups: int):
+        """Run the ``kind`` kernel (which must exist)."""
+        kernel = self.kernel(kind)
+        if kernel is None:
+            raise ValueError(f"{self.name}: it has no {kind} kernel")
+        return kernel(first, second, geometry, groups)
 
 
 def _norm(a: np.ndarray) -> float:

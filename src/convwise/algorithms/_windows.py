@@ -151,7 +151,8 @@ def transposed_weight(weight: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(w[(slice(None), slice(None)) + (slice(None, None, -1),) * len(kernel)])
 
 
-def direct_operands(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int):
+def direct_operands(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry,
+                    groups: int) -> tuple[np.ndarray, np.ndarray, ConvGeometry] | None:
     """``(x', weight', geometry')`` with ``forward(x', weight', geometry') == transpose(x, weight,
     geometry)`` (:func:`convwise.arithmetic.transpose_as_direct`), or ``None`` when the crop keeps
     no input cell. ``x`` is stretched (zeros between neighbours) only when some stride exceeds 1."""

@@ -26,6 +26,7 @@ forward one when the stride is 1 and otherwise scattered tap by tap.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -67,7 +68,7 @@ def _parallel_map(function, items, size_bytes: int) -> None:
     """Run ``function(item)`` for every item, on ``get_config().threads`` threads when worth it."""
     items = list(items)
     workers = min(get_config().threads, len(items)) if size_bytes >= _PARALLEL_MIN_BYTES else 1
-    _parallel.run([lambda item=item: function(item) for item in items], workers, blas=False)
+    _parallel.run([functools.partial(function, item) for item in items], workers, blas=False)
 
 
 def _blocks(n: int, groups: int, per_group: int, limit: int) -> list[tuple[slice, slice]]:
@@ -186,7 +187,7 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
             _accumulate(yw, tw, ph, weights[:, :, chans], layout.taps, length)
             yg[batch, chans] = layout.crop(yw)
 
-    _parallel.run([lambda part=blocks[i::workers]: run(part) for i in range(workers)], workers, blas=False)
+    _parallel.run([functools.partial(run, blocks[i::workers]) for i in range(workers)], workers, blas=False)
     return y
 
 
@@ -214,7 +215,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     if all(s == 1 for s in geometry.stride):
         operands = direct_operands(x, weight, geometry, groups)
         if operands is not None:
-            return forward(*operands, groups)
+            return forward(operands[0], operands[1], operands[2], groups)
     n, c_in = x.shape[:2]
     cg, og = c_in // groups, weight.shape[1]
     d = geometry.ndim

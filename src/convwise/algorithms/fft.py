@@ -85,7 +85,6 @@ def _complex_dtype(dtype, terms: int):
 def _phase_kernel(weight, k_eff, q, stride, dilation):
     """Dilate and polyphase-split a filter bank: ``(C_out, C_g * prod(s), *q)``."""
     c_out, c_g = weight.shape[:2]
-    ndim = len(q)
     full = tuple(qq * s for qq, s in zip(q, stride))
     if full == tuple(weight.shape[2:]) and all(d == 1 for d in dilation):
         wd = weight
@@ -250,7 +249,7 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
             # efficient GEMM where the budget allows
             wide = row_bytes * -(-_fft_plan.MIN_COLUMNS // max(row_tiles, 1))
             target = min(available // workers, max(_fft_plan.FFT_CHUNK_BYTES, wide))
-            pieces = plan_tiles(n, tiles[0], lambda b, r: b * r * row_bytes, target, workers)
+            pieces = plan_tiles(n, tiles[0], lambda b, r, size=row_bytes: b * r * size, target, workers)
             _parallel.run([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
                           for batch, rows in pieces], workers)
     return y
@@ -391,7 +390,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(*operands, groups)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
 def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:

@@ -81,6 +81,7 @@ def _padded_rows(x: np.ndarray, geometry: ConvGeometry, batch: slice, inputs: sl
         return x[batch, :, inputs]
     (lo, _), size = geometry.padding[0], geometry.input_size[0]
     shape = (batch.stop - batch.start, x.shape[1], inputs.stop - inputs.start, *geometry.padded_size[1:])
+    assert buffer is not None                     # the caller takes one whenever there is padding
     tile = buffer[:math.prod(shape)].reshape(shape)
     tile.fill(0)
     first, last = max(inputs.start - lo, 0), min(inputs.stop - lo, size)       # real input rows inside
@@ -159,7 +160,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     if all(s == 1 for s in geometry.stride):
         operands = direct_operands(x, weight, geometry, groups)
         if operands is not None:
-            return forward(*operands, groups)
+            return forward(operands[0], operands[1], operands[2], groups)
     return _polyphase_transpose(x, weight, geometry, groups)
 
 

@@ -31,7 +31,8 @@ __all__ = ["max_pool", "avg_pool", "avg_pool_backward", "divisor", "scatter_by_i
            "adaptive_avg_pool_backward", "adaptive_max_pool"]
 
 # NaN and Inf propagate through pooling as in torch; NumPy must not warn about them.
-_QUIET = dict(invalid="ignore", over="ignore", divide="ignore")
+def _quiet():
+    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 #: Scratch per chunk of planes: small enough to stay in a core's cache.
 _CHUNK_BYTES = 1 << 19
 
@@ -151,9 +152,9 @@ def max_pool(x: np.ndarray, geometry: PoolGeometry, with_indices: bool, *, fn: s
             np.multiply(update, tap_type(number), out=number_if)
             np.maximum(won, number_if, out=won)
         y[chunk] = _crop(layout, best, p)
-        np.add(base, np.take(lut, _crop(layout, taps, p)), out=index[chunk])
+        np.add(base, np.take(lut, _crop(layout, taps, p)), out=index[chunk])  # type: ignore[index,arg-type]
 
-    with np.errstate(**_QUIET):
+    with _quiet():
         for chunk in _chunks(fn, planes, _bytes_per_plane(layout, x.itemsize, with_indices), ntaps):
             work(chunk)
     y = y.reshape((n, c) + geometry.output_size)
@@ -187,7 +188,7 @@ def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn
     xs = x.reshape((planes,) + geometry.input_size)
     y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
     divide_by = np.where(divide_by == 0, 1, divide_by)       # an empty window sums to 0 and stays 0
-    with np.errstate(**_QUIET):
+    with _quiet():
         for chunk in _chunks(fn, planes, _bytes_per_plane(layout, x.itemsize, False), len(layout.taps)):
             xc = xs[chunk]
             p = xc.shape[0]
@@ -207,7 +208,7 @@ def avg_pool_backward(grad: np.ndarray, geometry: PoolGeometry, divide_by: np.nd
                       *, fn: str = "avg_pool_backward") -> np.ndarray:
     """Each output gradient, divided by its window's divisor, spread over the window's cells."""
     require_steps(fn, math.prod(geometry.kernel_size), what="kernel taps")
-    with np.errstate(**_QUIET):
+    with _quiet():
         share = np.divide(grad, divide_by, out=np.zeros_like(grad), where=divide_by != 0)
     extent = tuple(max(i + lo, (o - 1) * s + k_eff) for i, (lo, _), o, s, k_eff in
                    zip(geometry.input_size, geometry.padding, geometry.output_size, geometry.stride,
@@ -249,7 +250,7 @@ def adaptive_avg_pool(x: np.ndarray, output_size: tuple[int, ...], *, fn: str = 
     """Separable adaptive average pooling: per dimension, the window's cells summed tap by tap
     (in order, masked past each window's end) and divided by its length."""
     y = x
-    with np.errstate(**_QUIET):
+    with _quiet():
         for axis, out in enumerate(output_size, start=2):
             starts, ends, longest = _bounds(y.shape[axis], out)
             require_steps(fn, longest, what="window taps")
@@ -284,7 +285,7 @@ def adaptive_avg_pool_backward(grad: np.ndarray, input_shape, *, fn: str = "adap
             cells = starts + t
             valid = cells < ends
             contribution = np.moveaxis(share, axis, -1)[..., valid]
-            np.add.at(moved, (..., cells[valid]), contribution)
+            np.add.at(moved, (..., cells[valid]), contribution)  # type: ignore[arg-type]
         g = spread
     return g
 
@@ -303,7 +304,7 @@ def adaptive_max_pool(x: np.ndarray, output_size: tuple[int, ...], *, fn: str = 
     best = np.full(out, -np.inf, dtype=x.dtype)
     index = np.broadcast_to(_grid(starts, input_size), out).copy()
     d = len(output_size)
-    with np.errstate(**_QUIET):
+    with _quiet():
         for tap in np.ndindex(*longest):
             coords = [st + t for st, t in zip(starts, tap)]
             valid = np.ones((1,) * d, dtype=bool)

@@ -29,7 +29,7 @@ from . import RECORDS, records
 from ._record import Algorithm, Problem, make_problem
 
 __all__ = ["reason", "eligible", "predict", "choose", "measure", "resolve", "explain", "benchmark_mode",
-           "clear_cache", "choose_method", "why_ineligible", "candidates", "predict_seconds", "EXACT"]
+           "clear_cache", "choose_method", "why_ineligible", "candidates", "predict_seconds"]
 
 #: ``measure`` times only records predicted at most this many times slower than the best.
 MEASURE_WITHIN = 10.0
@@ -103,11 +103,11 @@ def measure(problem: Problem) -> tuple[str, dict[str, float]]:
     if len(names) > 1:
         first, second = _operands(problem)
         for name in names:
-            kernel = RECORDS[name].kernel(problem.kind)
+            record = RECORDS[name]
             fastest = math.inf
             for _ in range(3):
                 start = time.perf_counter()
-                kernel(first, second, problem.geometry, problem.groups)
+                record.run(problem.kind, first, second, problem.geometry, problem.groups)
                 fastest = min(fastest, time.perf_counter() - start)
                 if fastest > 0.02:
                     break

@@ -25,6 +25,7 @@ workspace budget)``; one output row of one sample must fit the budget
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -127,7 +128,7 @@ def _run_parallel(plan, work, workers: int, flops_per_row: float):
     if workers < 2 or len(plan) < 2 or tile_flops < PARALLEL_MIN_FLOPS:
         return [work(plan)]
     workers = min(workers, len(plan))
-    return _parallel.run([lambda part=plan[i::workers]: work(part) for i in range(workers)], workers)
+    return _parallel.run([functools.partial(work, plan[i::workers]) for i in range(workers)], workers)
 
 
 #: Smallest tile (in flops) for which tiles are split across ``threads`` workers, each with
@@ -224,7 +225,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(*operands, groups)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
 # --------------------------------------------------------------------------- record

@@ -241,7 +241,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(*operands, groups)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
 RECORD = Algorithm("winograd", exact=False, why_ineligible=why_ineligible, cost=cost, forward=forward,

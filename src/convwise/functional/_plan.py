@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class ConvPlan:
     transposed: bool
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]
-    geometry: arithmetic.ConvGeometry | arithmetic.TransposeGeometry
+    geometry: Any                    # ConvGeometry, or TransposeGeometry when ``transposed``
     groups: int
     dtype: str
     method: str
@@ -64,8 +65,8 @@ class ConvPlan:
             y = np.zeros(shape, dtype=x.dtype)
         else:
             _require(self.fn, shape, x.nbytes + w.nbytes, x.itemsize)
-            kernel = self.record.kernel(self.problem.kind)
-            y = kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), self.geometry, self.groups)
+            y = self.record.run(self.problem.kind, np.ascontiguousarray(x), np.ascontiguousarray(w), self.geometry,
+                                self.groups)
         if bias is not None:
             y += bias.reshape((-1,) + (1,) * (y.ndim - 2))
         return y
@@ -104,13 +105,13 @@ class ConvPlan:
             else:
                 _require(self.fn, x.shape, dy.nbytes + w.nbytes, x.itemsize)
                 record = self._choose(input_kind, dy, w, input_geometry, self.w_shape)
-                grad_input = record.kernel(input_kind)(dy, w, input_geometry, self.groups)
+                grad_input = record.run(input_kind, dy, w, input_geometry, self.groups)
         if needs[1]:
             if x.shape[0] == 0:
                 grad_weight = np.zeros_like(w)
             else:
                 record = self._choose("weight_grad", *weight_args, adjoint, self.w_shape)
-                grad_weight = record.weight_grad(*weight_args, adjoint, self.groups)
+                grad_weight = record.run("weight_grad", *weight_args, adjoint, self.groups)
         if needs[2]:
             grad_bias = dy.sum(axis=(0, *range(2, dy.ndim)))
         return grad_input, grad_weight, grad_bias

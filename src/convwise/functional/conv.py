@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import arithmetic
-from ._args import (as_float_array, check_bias, check_groups, check_same_dtype, check_spatial_nonempty,
-                    from_batched, to_batched)
+from ._args import (
+    as_float_array,
+    check_bias,
+    check_groups,
+    check_same_dtype,
+    check_spatial_nonempty,
+    from_batched,
+    to_batched,
+)
 from ._plan import ConvPlan, make_plan
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve",

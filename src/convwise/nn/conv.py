@@ -23,7 +23,6 @@ Conv2d(1, 5, kernel_size=(5, 5), stride=(1, 1))
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import arithmetic
