@@ -169,8 +169,25 @@ def resolve_padding(padding, kernel_size, stride=1, dilation=1, *, ndim: int | N
 # --------------------------------------------------------------------------- convolution
 
 
+class _Kernel:
+    """What every geometry derives from its sizes (a mixin of the geometry dataclasses)."""
+
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """``d * (k - 1) + 1`` per dimension: the span of a dilated kernel."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+
 @dataclass(frozen=True)
-class ConvGeometry:
+class ConvGeometry(_Kernel):
     """Canonical per-dimension geometry of one convolution (or pooling) window sweep."""
 
     input_size: tuple[int, ...]
@@ -179,14 +196,6 @@ class ConvGeometry:
     padding: tuple[tuple[int, int], ...]
     dilation: tuple[int, ...]
     output_size: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.input_size)
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
 
     @property
     def padded_size(self) -> tuple[int, ...]:
@@ -230,7 +239,7 @@ def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, *
 
 
 @dataclass(frozen=True)
-class TransposeGeometry:
+class TransposeGeometry(_Kernel):
     """Geometry of a transposed convolution.
 
     ``forward`` is the ordinary convolution that maps ``output_size`` back to
@@ -244,14 +253,6 @@ class TransposeGeometry:
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
     output_size: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.input_size)
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
 
     @property
     def stretched_size(self) -> tuple[int, ...]:

@@ -139,14 +139,16 @@ def _run_parallel(plan, work, workers: int, flops_per_row: float):
 PARALLEL_MIN_FLOPS = math.inf
 
 
-def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def _sizes(x: np.ndarray, c_out: int, geometry: ConvGeometry, groups: int):
+    """``(n, c_in, cg, og, out, grid, offsets, halo, taps, row)`` shared by the kernels."""
     n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    cg, og = c_in // groups, c_out // groups
-    out = geometry.output_size
     grid, strides, offsets, halo = _grid(geometry)
-    taps = len(offsets)
-    row = strides[0]
+    return n, c_in, c_in // groups, c_out // groups, geometry.output_size, grid, offsets, halo, len(offsets), strides[0]
+
+
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    c_out = weight.shape[0]
+    n, c_in, cg, og, out, grid, offsets, halo, taps, row = _sizes(x, c_out, geometry, groups)
     # weight (C_out, cg, *k) -> (g, og, K * cg) ordered (tap, channel) like the stack
     w = np.ascontiguousarray(np.moveaxis(weight.reshape(groups, og, cg, taps), 3, 2)).reshape(groups, og, taps * cg)
     y = np.empty((n, c_out, *out), dtype=x.dtype)
@@ -177,13 +179,8 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
 
 
 def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    n, c_in = x.shape[:2]
     c_out = grad_output.shape[1]
-    cg, og = c_in // groups, c_out // groups
-    out = geometry.output_size
-    grid, strides, offsets, halo = _grid(geometry)
-    taps = len(offsets)
-    row = strides[0]
+    n, c_in, cg, og, out, grid, offsets, halo, taps, row = _sizes(x, c_out, geometry, groups)
     workers = _workers(n, c_in, c_out, geometry, x.itemsize, "weight_grad")
     if n == 0 or 0 in out:
         return np.zeros((c_out, cg, *geometry.kernel_size), dtype=x.dtype)
