@@ -5,12 +5,16 @@ shapes, the validated geometry, groups, the requested method and the algorithm c
 the forward kernel). :meth:`ConvPlan.run` runs it; :meth:`ConvPlan.backward` computes the
 gradients with the backward geometries derived by :mod:`convwise.arithmetic`, without
 validating or deriving anything again. The backward kernels are chosen on the first
-backward call (per kind of operand values: finite or not) and kept in the plan; ``nn``
-modules keep the plan of their last forward call.
+backward call and kept in the plan; ``nn`` modules keep the plan of their last forward call.
+
+Operand facts (:func:`convwise.algorithms._record.operand_facts`: NaN/Inf, magnitudes near
+overflow) cost one pass over each operand, so they are computed only when the choice is a
+fast algorithm, which may not run on such operands; the choice is then made again with them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,16 +76,12 @@ class ConvPlan:
         return y
 
     def _choose(self, kind: str, first: np.ndarray, second: np.ndarray, geometry, w_shape) -> Algorithm:
-        terms = math.prod(geometry.kernel_size) * (w_shape[1] if kind != "weight_grad" else first.shape[1])
-        facts = operand_facts(first, second, terms) if first.size else (True, True)
-        key = (kind, facts)
-        record = self._backward.get(key)
+        shape = (max(first.shape[0], 1), *first.shape[1:])
+        problem = make_problem(kind, shape, w_shape, geometry, self.groups, self.dtype)
+        record = self._backward.get(kind)
         if record is None:
-            shape = (max(first.shape[0], 1), *first.shape[1:])
-            problem = make_problem(kind, shape, w_shape, geometry, self.groups, self.dtype, finite=facts[0],
-                                   tame=facts[1])
-            record = self._backward[key] = select.resolve(self.method, problem, fn=self.fn)
-        return record
+            record = self._backward[kind] = select.resolve(self.method, problem, fn=self.fn)
+        return _checked(record, problem, first, second, self.method, self.fn)
 
     def backward(self, dy: np.ndarray, x: np.ndarray, w: np.ndarray, needs=(True, True, True)):
         """``(grad_input, grad_weight, grad_bias)`` for batched ``dy`` of the output's shape
@@ -117,13 +117,25 @@ class ConvPlan:
         return grad_input, grad_weight, grad_bias
 
 
+def _checked(record: Algorithm, problem: Problem, first: np.ndarray, second: np.ndarray, method, fn: str):
+    """``record`` if it is exact or the operands are finite and tame; else the choice for the
+    operands as they are (an explicit fast method then raises, saying why). The operand facts
+    cost one dot product per operand, so they are computed only when a fast record was chosen."""
+    if record.exact or first.size == 0:
+        return record
+    n, c_in, _, taps, positions = problem.conv            # terms summed per output value:
+    terms = n * positions if problem.kind == "weight_grad" else c_in // problem.groups * taps
+    finite, tame = operand_facts(first, second, terms)
+    if finite and tame:
+        return record
+    return select.resolve(method, dataclasses.replace(problem, finite=finite, tame=tame), fn=fn)
+
+
 def make_plan(fn: str, transposed: bool, x: np.ndarray, w: np.ndarray, geometry, groups: int, method) -> ConvPlan:
     """Choose the forward kernel for validated batched arrays and their geometry."""
     kind = "transpose" if transposed else "forward"
-    terms = math.prod(geometry.kernel_size) * (w.shape[1] if not transposed else w.shape[0] // groups)
-    finite, tame = operand_facts(x, w, terms) if x.size else (True, True)
     shape = (max(x.shape[0], 1), *x.shape[1:])            # an empty batch still checks the method
-    problem = make_problem(kind, shape, w.shape, geometry, groups, x.dtype, finite=finite, tame=tame)
-    record = select.resolve(method, problem, fn=fn)
+    problem = make_problem(kind, shape, w.shape, geometry, groups, x.dtype)
+    record = _checked(select.resolve(method, problem, fn=fn), problem, x, w, method, fn)
     return ConvPlan(fn, transposed, tuple(x.shape), tuple(w.shape), geometry, groups, x.dtype.name, method, problem,
                     record)
