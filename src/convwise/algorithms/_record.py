@@ -133,5 +133,9 @@ def make_problem(kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, f
     """A :class:`Problem` from loose arguments (shapes as tuples, dtype by name)."""
     if kind not in KINDS:
         raise ValueError(f"make_problem: kind must be one of {KINDS}, got kind={kind!r}")
-    return Problem(kind, tuple(int(v) for v in x_shape), tuple(int(v) for v in w_shape), geometry, int(groups),
-                   np.dtype(dtype).name, finite, tame)
+    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    return Problem(kind, _ints(x_shape), _ints(w_shape), geometry, int(groups), name, finite, tame)
+
+
+def _ints(shape) -> tuple[int, ...]:
+    return shape if type(shape) is tuple and all(type(v) is int for v in shape) else tuple(int(v) for v in shape)
