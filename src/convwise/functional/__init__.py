@@ -12,18 +12,18 @@ from .grad import conv_transpose_nd_backward as conv_transpose_nd_backward
 from .padding import pad
 from .padding import pad_backward as pad_backward
 from .pooling import (
-                      adaptive_avg_pool1d,
-                      adaptive_avg_pool2d,
-                      adaptive_avg_pool3d,
-                      adaptive_max_pool1d,
-                      adaptive_max_pool2d,
-                      adaptive_max_pool3d,
-                      avg_pool1d,
-                      avg_pool2d,
-                      avg_pool3d,
-                      max_pool1d,
-                      max_pool2d,
-                      max_pool3d,
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
 )
 from .pooling import adaptive_avg_pool_nd_backward as adaptive_avg_pool_nd_backward
 from .pooling import adaptive_max_pool_nd_backward as adaptive_max_pool_nd_backward
