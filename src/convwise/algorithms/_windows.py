@@ -109,31 +109,41 @@ class FlatPhases:
         self.phases = list(slots)
         self.slack = max(0, max(offset for _, offset in self.taps) + self.length - math.prod(self.lengths))
         self.size = math.prod(self.lengths) + self.slack
+        self.copies = self._copies()
+
+    def _copies(self) -> list[tuple[tuple[slice, ...], tuple[slice, ...], list[tuple[slice, ...]]]]:
+        """Per phase: (source slices of x, destination box, padding slabs around the box)."""
+        plans = []
+        for remainder in self.phases:
+            source, box, slabs = [], [], []
+            for axis, (r, s, (lo, _), i, q) in enumerate(zip(remainder, self.geometry.stride, self.geometry.padding,
+                                                             self.geometry.input_size, self.lengths)):
+                first = max(0, -(-(lo - r) // s))                 # first q with q*s + r - lo >= 0
+                stop = max(first, min(q - 1, (i - 1 + lo - r) // s) + 1)   # past the last q inside x
+                source.append(slice(first * s + r - lo, stop * s + r - lo, s))
+                box.append(slice(first, stop))
+                lead = (slice(None),) * (axis + 1)
+                if first:
+                    slabs.append(lead + (slice(0, first),))
+                if stop < q:
+                    slabs.append(lead + (slice(stop, None),))
+            plans.append(((slice(None),) + tuple(source), (slice(None),) + tuple(box), slabs))
+        return plans
 
     def fill(self, buffer: np.ndarray, x: np.ndarray, fill: float | None) -> None:
         """Write ``x (b, *input_size)`` into ``buffer (len(phases), b, size)``; padding cells get
         ``fill`` (``None``: left as they are, e.g. a buffer zero-filled once)."""
         b = x.shape[0]
         body = math.prod(self.lengths)
-        for slot, remainder in enumerate(self.phases):
+        for slot, (source, box, slabs) in enumerate(self.copies):
             target = buffer[slot, :, :body].reshape((b,) + self.lengths)
             if fill is not None:
-                buffer[slot, :, body:] = fill
-            source, destination = [], []
-            for r, s, (lo, _), i, q in zip(remainder, self.geometry.stride, self.geometry.padding,
-                                           self.geometry.input_size, self.lengths):
-                first = max(0, -(-(lo - r) // s))                 # first q with q*s + r - lo >= 0
-                last = min(q - 1, (i - 1 + lo - r) // s)          # last q with q*s + r - lo <= i - 1
-                source.append(slice(first * s + r - lo, max(first, last + 1) * s + r - lo, s))
-                destination.append((first, max(first, last + 1)))
-            if fill is not None:
-                for axis, (first, stop) in enumerate(destination):   # the padding slabs around the box
-                    lead = (slice(None),) * (axis + 1)
-                    target[lead + (slice(0, first),)] = fill
-                    target[lead + (slice(stop, None),)] = fill
-            if all(stop > first for first, stop in destination):
-                box = (slice(None),) + tuple(slice(first, stop) for first, stop in destination)
-                np.copyto(target[box], x[(slice(None),) + tuple(source)])
+                if self.slack:
+                    buffer[slot, :, body:] = fill
+                for slab in slabs:
+                    target[slab] = fill
+            if all(part.stop > part.start for part in box[1:]):
+                np.copyto(target[box], x[source])
 
     def crop(self, flat: np.ndarray) -> np.ndarray:
         """The outputs proper ``(..., *output_size)`` of a wide result ``(..., length)`` (a view)."""
