@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import convwise as cw
-from convwise.algorithms import available
 from conftest import TOLERANCE, assert_error, rel_error, to_torch
+from convwise.algorithms import available
 
 CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}
 CONV_T = {1: cw.conv_transpose1d, 2: cw.conv_transpose2d, 3: cw.conv_transpose3d}

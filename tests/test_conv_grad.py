@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convwise as cw
-from convwise.functional import conv_nd_backward, conv_transpose_nd_backward
 from conftest import TOLERANCE, numeric_gradient, rel_error, to_torch
+from convwise.functional import conv_nd_backward, conv_transpose_nd_backward
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

@@ -10,10 +10,9 @@ import pytest
 import torch.nn.functional as F
 
 import convwise as cw
+from conftest import peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import FORWARD, depthwise, direct
-
-from conftest import peak_memory, rel_error, to_torch
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 CW_CONV = {1: cw.conv1d, 2: cw.conv2d, 3: cw.conv3d}
@@ -65,11 +64,11 @@ def test_forward_matches_torch_and_direct(spec, batch, multiplier, dtype, rng):
     channels = 3
     x, w = _operands(rng, batch, channels, multiplier, spatial, kernel, dtype)
     geometry = arithmetic.conv_geometry(spatial, kernel, stride, padding, dilation)
-    y = depthwise.conv_forward(x, w, geometry, channels)
+    y = depthwise.forward(x, w, geometry, channels)
     assert y.dtype == dtype and y.flags.c_contiguous
     assert y.shape == (batch, channels * multiplier, *geometry.output_size)
     assert rel_error(y, _reference(x, w, geometry, channels)) <= BOUND[dtype]
-    assert rel_error(y, direct.conv_forward(x, w, geometry, channels)) <= BOUND[dtype]
+    assert rel_error(y, direct.forward(x, w, geometry, channels)) <= BOUND[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -85,12 +84,12 @@ def test_channels_last_path_matches_torch_and_the_per_tap_path(spec, dtype, rng,
     calls = []
     real = depthwise._channels_last
     monkeypatch.setattr(depthwise, "_channels_last", lambda *args: calls.append(1) or real(*args))
-    y = depthwise.conv_forward(x, w, geometry, channels)
+    y = depthwise.forward(x, w, geometry, channels)
     assert calls == [1]
     assert y.dtype == dtype and y.flags.c_contiguous and y.shape == (2, channels, *geometry.output_size)
     assert rel_error(y, _reference(x, w, geometry, channels)) <= BOUND[dtype]
     monkeypatch.setattr(depthwise, "_prefers_channels_last", lambda *args: False)     # the per-tap path
-    assert rel_error(y, depthwise.conv_forward(x, w, geometry, channels)) <= BOUND[dtype]
+    assert rel_error(y, depthwise.forward(x, w, geometry, channels)) <= BOUND[dtype]
     assert calls == [1]
 
 
@@ -103,11 +102,11 @@ def test_channels_last_path_needs_one_sample_within_the_budget(rng, monkeypatch)
     monkeypatch.setattr(depthwise, "_channels_last", lambda *args: calls.append(1) or real(*args))
     needed = depthwise._channels_last_bytes(channels, geometry, 4)
     with cw.config(workspace_mib=needed / 2 / 2**20):
-        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, channels)
+        y, peak = peak_memory(depthwise.forward, x, w, geometry, channels)
     assert calls == [] and peak <= needed / 2 + y.nbytes + 2**16                 # per-tap, within budget
     assert rel_error(y, _reference(x, w, geometry, channels)) <= BOUND[np.float32]
     with cw.config(workspace_mib=2 * needed / 2**20):
-        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, channels)
+        y, peak = peak_memory(depthwise.forward, x, w, geometry, channels)
     assert calls == [1] and peak <= 2 * needed + y.nbytes + 2**16
 
 
@@ -119,10 +118,10 @@ def test_truncated_output_size(spec, dtype, rng):
     x, w = _operands(rng, 2, 4, 2, spatial, kernel, dtype)
     full = arithmetic.conv_geometry(spatial, kernel, stride, padding, dilation)
     geometry = dataclasses.replace(full, output_size=tuple(max(1, o - 1) for o in full.output_size))
-    y = depthwise.conv_forward(x, w, geometry, 4)
+    y = depthwise.forward(x, w, geometry, 4)
     assert y.shape == (2, 8, *geometry.output_size)
     assert rel_error(y, _reference(x, w, geometry, 4)) <= BOUND[dtype]
-    assert rel_error(y, direct.conv_forward(x, w, geometry, 4)) <= BOUND[dtype]
+    assert rel_error(y, direct.forward(x, w, geometry, 4)) <= BOUND[dtype]
 
 
 @pytest.mark.parametrize("batch", [0, 1, 2, 3])
@@ -149,15 +148,15 @@ def test_workspace_budget(case, threads, rng):
     geometry = arithmetic.conv_geometry(xs[2:], ws[2:], stride, 1, 1)
     y_bytes = xs[0] * ws[0] * np.prod(geometry.output_size) * 4
     with cw.config(workspace_mib=1, threads=threads):
-        y, peak = peak_memory(depthwise.conv_forward, x, w, geometry, xs[1])
+        y, peak = peak_memory(depthwise.forward, x, w, geometry, xs[1])
     assert peak - y_bytes <= 2**20 + 64 * 2**10, peak - y_bytes
     assert rel_error(y, _reference(x, w, geometry, xs[1])) <= 1e-5
 
 
 def test_registered_and_empty(rng):
-    assert FORWARD["depthwise"] is depthwise.conv_forward
+    assert FORWARD["depthwise"] is depthwise.forward
     geometry = arithmetic.conv_geometry((5, 5), (3, 3), 1, 1, 1)
-    y = depthwise.conv_forward(np.zeros((0, 2, 5, 5), np.float32), np.ones((4, 1, 3, 3), np.float32), geometry, 2)
+    y = depthwise.forward(np.zeros((0, 2, 5, 5), np.float32), np.ones((4, 1, 3, 3), np.float32), geometry, 2)
     assert y.shape == (0, 4, 5, 5)
 
 

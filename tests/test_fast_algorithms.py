@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import convwise
-from convwise.algorithms import direct, fft, winograd
-from convwise.arithmetic import ConvGeometry, conv_geometry, conv_transpose_geometry
-
 from conftest import TOLERANCE, peak_memory, rel_error, to_torch
+from convwise.algorithms import _fft_plan, direct, fft, select, winograd
+from convwise.arithmetic import ConvGeometry, conv_geometry, conv_transpose_geometry
 
 DTYPES = [np.float32, np.float64]
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def eligible(name, x_shape, w_shape, geometry, groups, dtype, kind="forward"):
+    """Whether the registered algorithm ``name`` may run this problem (the selector's guards)."""
+    return select.why_ineligible(name, kind, x_shape, w_shape, geometry, groups, dtype) is None
 
 
 def torch_conv(x, w, geometry: ConvGeometry, groups):
@@ -36,7 +39,7 @@ def check(ours, x, w, geometry, groups, dtype):
     bound = TOLERANCE[dtype][1]
     assert ours.dtype == dtype
     assert rel_error(ours, torch_conv(x, w, geometry, groups)) <= bound
-    assert rel_error(ours, direct.conv_forward(x.astype(np.float64), w.astype(np.float64), geometry, groups)) <= bound
+    assert rel_error(ours, direct.forward(x.astype(np.float64), w.astype(np.float64), geometry, groups)) <= bound
 
 
 def truncated(geometry: ConvGeometry, cut) -> ConvGeometry:
@@ -64,7 +67,7 @@ WINOGRAD_CASES = [
 def test_winograd_matches_direct_and_torch(rng, x_shape, padding, groups, c_out, tile, dtype):
     x, w = arrays(rng, x_shape, (c_out, x_shape[1] // groups, 3, 3), dtype)
     geometry = conv_geometry(x_shape[2:], 3, 1, padding)
-    assert winograd.eligible(x.shape, w.shape, geometry, groups, dtype)
+    assert eligible("winograd", x.shape, w.shape, geometry, groups, dtype)
     check(winograd.forward(x, w, geometry, groups, tile=tile), x, w, geometry, groups, dtype)
 
 
@@ -100,7 +103,7 @@ def test_winograd_tile_choice_follows_cost():
     assert winograd.tile_size((1, 4, 3, 3), (4, 4, 3, 3), conv_geometry((3, 3), 3, 1, 1), 1, np.float64) == 2
     for shapes in (((8, 64, 56, 56), (64, 64, 3, 3), big), ((1, 512, 8, 8), (512, 512, 3, 3), small)):
         m = winograd.tile_size(*shapes[:3], 1, np.float32)
-        assert winograd.cost(*shapes, 1) == min(winograd._tile_cost(*shapes, 1, t) for t in (2, 4))
+        assert winograd._tile_cost(*shapes, 1, m) == min(winograd._tile_cost(*shapes, 1, t) for t in (2, 4))
         assert m in (2, 4)
 
 
@@ -128,12 +131,7 @@ def test_two_threads_match_one_and_restore_blas(rng, name):
 def test_winograd_not_eligible(kernel, stride, dilation, ndim):
     geometry = conv_geometry((9,) * ndim, kernel, stride, 0, dilation)
     k = geometry.kernel_size
-    assert not winograd.eligible((1, 2, *geometry.input_size), (2, 2, *k), geometry, 1, np.float32)
-
-
-def test_winograd_not_eligible_integer_dtype():
-    geometry = conv_geometry((9, 9), 3)
-    assert not winograd.eligible((1, 2, 9, 9), (2, 2, 3, 3), geometry, 1, np.int64)
+    assert not eligible("winograd", (1, 2, *geometry.input_size), (2, 2, *k), geometry, 1, np.float32)
 
 
 # --------------------------------------------------------------------------- FFT forward
@@ -159,7 +157,7 @@ FFT_CASES = [
 def test_fft_matches_direct_and_torch(rng, x_shape, w_shape, stride, padding, dilation, groups, dtype):
     x, w = arrays(rng, x_shape, w_shape, dtype)
     geometry = conv_geometry(x_shape[2:], w_shape[2:], stride, padding, dilation)
-    assert fft.eligible(x.shape, w.shape, geometry, groups, dtype)
+    assert eligible("fft", x.shape, w.shape, geometry, groups, dtype)
     check(fft.forward(x, w, geometry, groups), x, w, geometry, groups, dtype)
 
 
@@ -184,6 +182,7 @@ def test_fft_large_kernel_float32_bound(rng):
 def test_fft_valid_inverse_equals_irfftn_corner(rng, lengths, blocks, dtype):
     """Both routes (DFT matrices for small tiles, irfftn otherwise) give the valid corner of irfftn."""
     import scipy.fft
+
     from convwise._workspace import scratch
 
     signal = rng.standard_normal(tuple(lengths) + (3, 2))
@@ -199,8 +198,8 @@ def test_fft_valid_inverse_equals_irfftn_corner(rng, lengths, blocks, dtype):
 
 
 def test_fft_valid_inverse_takes_both_routes():
-    assert fft._inverse_by_dft((24, 24), (12, 12))           # k13 tiles: DFT matrices
-    assert not fft._inverse_by_dft((128,), (98,))             # long 1-D tiles: inverse FFT
+    assert _fft_plan.inverse_by_dft((24, 24), (12, 12))           # k13 tiles: DFT matrices
+    assert not _fft_plan.inverse_by_dft((128,), (98,))             # long 1-D tiles: inverse FFT
 
 
 # --------------------------------------------------------------------------- FFT transposed / weight grad
@@ -221,7 +220,7 @@ def test_fft_transpose(rng, x_shape, w_shape, stride, padding, output_padding, d
                                                output_padding=output_padding, groups=groups, dilation=dilation)
     assert ours.dtype == dtype
     assert rel_error(ours, reference.numpy()) <= TOLERANCE[dtype][1]
-    assert rel_error(ours, direct.conv_transpose(x, w, geometry, groups)) <= TOLERANCE[dtype][1]
+    assert rel_error(ours, direct.transpose(x, w, geometry, groups)) <= TOLERANCE[dtype][1]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -241,7 +240,7 @@ def test_fft_weight_grad(rng, x_shape, w_shape, stride, padding, dilation, group
                               groups=groups).backward(to_torch(dy))
     assert ours.dtype == dtype and ours.shape == w.shape
     assert rel_error(ours, tw.grad.numpy()) <= TOLERANCE[dtype][1]
-    assert rel_error(ours, direct.conv_weight_grad(x, dy, geometry, groups)) <= TOLERANCE[dtype][1]
+    assert rel_error(ours, direct.weight_grad(x, dy, geometry, groups)) <= TOLERANCE[dtype][1]
 
 
 # --------------------------------------------------------------------------- public API, eligibility, budget
@@ -267,18 +266,17 @@ def test_public_api_methods(rng, dtype):
 def test_fft_eligibility_and_cost():
     geometry = conv_geometry((64, 64), 13, 1, 6)
     shapes = ((1, 64, 64, 64), (64, 64, 13, 13), geometry, 1)
-    assert fft.eligible(*shapes, np.float32)
-    assert not fft.eligible(*shapes, np.int32)
-    assert 0 < fft.cost(*shapes) < 2 * 64 * 64 * 169 * 64 * 64            # well below 2 * MACs
+    assert eligible("fft", *shapes, np.float32)
+    seconds = select.predict_seconds("fft", "forward", *shapes, np.float32)
+    assert 0 < seconds < select.predict_seconds("direct", "forward", *shapes, np.float32)
     with convwise.config(workspace_mib=0.01):                             # no block plan fits
-        assert not fft.eligible(*shapes, np.float32)
-        assert fft.cost(*shapes) == float("inf")
+        assert not eligible("fft", *shapes, np.float32)
+        assert select.predict_seconds("fft", "forward", *shapes, np.float32) == float("inf")
         with pytest.raises(ValueError, match="workspace"):
             fft.forward(np.zeros(shapes[0], np.float32), np.zeros(shapes[1], np.float32), geometry, 1)
     small = conv_geometry((56, 56), 3, 1, 1)
-    # cheaper than GEMM by the same accounting: 2 * MACs plus one copy per im2col element
-    gemm_like = 2 * 56 * 56 * 64 * 64 * 9 + winograd._ELEMENT_WEIGHT * 64 * 9 * 56 * 56
-    assert winograd.cost((1, 64, 56, 56), (64, 64, 3, 3), small, 1) < gemm_like
+    shapes = ((1, 64, 56, 56), (64, 64, 3, 3), small, 1, np.float32)
+    assert select.predict_seconds("winograd", "forward", *shapes) < select.predict_seconds("gemm", "forward", *shapes)
 
 
 @pytest.mark.parametrize("name", ["winograd", "fft"])
@@ -300,7 +298,7 @@ def test_fft_weight_grad_budget(rng):
     dy = rng.standard_normal((2, 8, 64, 64)).astype(np.float32)
     with convwise.config(workspace_mib=2.0):
         grad, peak = peak_memory(fft.weight_grad, x, dy, geometry, 1)
-    assert rel_error(grad, direct.conv_weight_grad(x, dy, geometry, 1)) <= TOLERANCE[np.float32][1]
+    assert rel_error(grad, direct.weight_grad(x, dy, geometry, 1)) <= TOLERANCE[np.float32][1]
     # the transposed copies of x and dy are the only other allocations
     assert peak <= 2 * 2**20 + x.nbytes + dy.nbytes + grad.nbytes + 256 * 1024, peak
 
@@ -315,9 +313,9 @@ def test_winograd_transpose_matches_torch(rng, dtype, padding, output_padding, g
     got = convwise.conv_transpose2d(x, w, None, 1, padding, output_padding, groups, method="winograd")
     assert got.dtype == dtype
     assert rel_error(got, expected) <= TOLERANCE[dtype][1]
-    assert winograd.eligible(x.shape, w.shape, conv_transpose_geometry(size, 3, 1, padding), groups, dtype,
+    assert eligible("winograd", x.shape, w.shape, conv_transpose_geometry(size, 3, 1, padding), groups, dtype,
                              kind="transpose")
-    assert not winograd.eligible(x.shape, w.shape, conv_transpose_geometry(size, 3, 2, padding), groups, dtype,
+    assert not eligible("winograd", x.shape, w.shape, conv_transpose_geometry(size, 3, 2, padding), groups, dtype,
                                  kind="transpose")
 
 

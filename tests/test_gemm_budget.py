@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 import convwise as cw
+from conftest import peak_memory, rel_error
 from convwise import arithmetic
 from convwise.algorithms import gemm
-
-from conftest import peak_memory, rel_error
 
 MIB = 2**20
 SLACK = 64 * 2**10          # small allocations: index tuples, weight views, matmul bookkeeping
@@ -40,10 +38,10 @@ def test_weight_grad_peak_stays_within_budget(rng):
     geometry = arithmetic.conv_geometry(x.shape[2:], (3, 3), 1, 1, 1)
     dy = rng.standard_normal((2, 16, *geometry.output_size)).astype(np.float32)
     with cw.config(workspace_mib=0.5):
-        grad, peak = peak_memory(lambda: gemm.conv_weight_grad(x, dy, geometry, 1))
+        grad, peak = peak_memory(lambda: gemm.weight_grad(x, dy, geometry, 1))
     assert peak <= 0.5 * MIB + 2 * grad.nbytes + SLACK, peak
     from convwise.algorithms import direct
-    assert rel_error(grad, direct.conv_weight_grad(x.astype(np.float64), dy.astype(np.float64), geometry, 1)) <= 1e-5
+    assert rel_error(grad, direct.weight_grad(x.astype(np.float64), dy.astype(np.float64), geometry, 1)) <= 1e-5
 
 
 def test_row_tiles_split_evenly_and_cover_everything():

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import convwise.functional as cf
-from convwise.functional.pooling import avg_pool_nd
 from conftest import TOLERANCE, assert_error, numeric_vjp, rel_error, to_torch
+from convwise.functional.pooling import avg_pool_nd
 
 DTYPES = (np.float32, np.float64)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
@@ -404,7 +405,7 @@ def test_errors(call, kind, words):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Force many plane chunks on small inputs."""
-    from convwise.functional import pooling
+    from convwise.algorithms import pooling
     monkeypatch.setattr(pooling, "_CHUNK_BYTES", 1)          # one plane per chunk
 
 

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import convwise as cw
+from conftest import TOLERANCE, peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select, shift
-from convwise.functional.grad import _input_gradient_geometry
-
-from conftest import TOLERANCE, peak_memory, rel_error, to_torch
+from convwise.arithmetic import input_gradient_geometry as _input_gradient_geometry
 
 TORCH_CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
 MIB = 2**20
@@ -66,17 +65,17 @@ def test_forward_and_gradients_match_torch_and_direct(case, dtype, rng):
     x, w, geometry, groups = _setup(case, dtype, rng)
     tolerance = TOLERANCE[dtype][0]
     tx, tw, reference = _torch_reference(x, w, geometry, groups)
-    y = shift.conv_forward(x, w, geometry, groups)
+    y = shift.forward(x, w, geometry, groups)
     assert y.dtype == dtype and y.shape == reference.shape
     assert rel_error(y, reference.detach().numpy()) <= tolerance
-    assert rel_error(y, direct.conv_forward(x, w, geometry, groups)) <= tolerance
+    assert rel_error(y, direct.forward(x, w, geometry, groups)) <= tolerance
     dy = rng.standard_normal(reference.shape).astype(dtype)
     reference.backward(to_torch(dy))
-    grad_w = shift.conv_weight_grad(x, dy, geometry, groups)
+    grad_w = shift.weight_grad(x, dy, geometry, groups)
     assert grad_w.dtype == dtype and grad_w.shape == w.shape
     assert rel_error(grad_w, tw.grad.numpy()) <= tolerance
     back = _input_gradient_geometry(geometry)
-    grad_x = shift.conv_transpose(dy, w, back, groups)
+    grad_x = shift.transpose(dy, w, back, groups)
     assert grad_x.dtype == dtype and grad_x.shape == x.shape
     assert rel_error(grad_x, tx.grad.numpy()) <= tolerance
 
@@ -87,13 +86,13 @@ def test_truncated_output_size_matches_direct(case, dtype, rng):
     """Gradients build geometries whose output_size is smaller than the natural one."""
     x, w, geometry, groups = _setup(case, dtype, rng)
     short = dataclasses.replace(geometry, output_size=tuple(max(1, o - 2) for o in geometry.output_size))
-    expected = direct.conv_forward(x, w, short, groups)
-    got = shift.conv_forward(x, w, short, groups)
+    expected = direct.forward(x, w, short, groups)
+    got = shift.forward(x, w, short, groups)
     assert got.shape == expected.shape
     assert rel_error(got, expected) <= TOLERANCE[dtype][0]
     dy = rng.standard_normal(expected.shape).astype(dtype)
-    assert rel_error(shift.conv_weight_grad(x, dy, short, groups),
-                     direct.conv_weight_grad(x, dy, short, groups)) <= TOLERANCE[dtype][0]
+    assert rel_error(shift.weight_grad(x, dy, short, groups),
+                     direct.weight_grad(x, dy, short, groups)) <= TOLERANCE[dtype][0]
 
 
 @pytest.mark.parametrize("stride, padding, output_padding, dilation", [(1, 0, 0, 1), (1, 2, 0, 1), (1, 1, 0, 2),
@@ -108,9 +107,9 @@ def test_public_conv_transpose_matches_torch(stride, padding, output_padding, di
 
 
 def test_registered_with_every_kind_and_strided_is_refused(rng):
-    assert FORWARD["shift"] is shift.conv_forward
-    assert TRANSPOSE["shift"] is shift.conv_transpose
-    assert WEIGHT_GRAD["shift"] is shift.conv_weight_grad
+    assert FORWARD["shift"] is shift.forward
+    assert TRANSPOSE["shift"] is shift.transpose
+    assert WEIGHT_GRAD["shift"] is shift.weight_grad
     x = rng.standard_normal((1, 2, 8, 8))
     w = rng.standard_normal((2, 2, 3, 3))
     with pytest.raises(ValueError, match=r"method='shift'.*stride"):
@@ -127,15 +126,15 @@ def test_tiling_and_threads_give_the_same_result(threads, budget, rng):
     w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
     geometry = arithmetic.conv_geometry(x.shape[2:], w.shape[2:], 1, ((2, 1), (1, 0)), (2, 1))
     dy = rng.standard_normal((3, 6, *geometry.output_size)).astype(np.float32)
-    expected = direct.conv_forward(x.astype(np.float64), w.astype(np.float64), geometry, 2)
-    expected_w = direct.conv_weight_grad(x.astype(np.float64), dy.astype(np.float64), geometry, 2)
+    expected = direct.forward(x.astype(np.float64), w.astype(np.float64), geometry, 2)
+    expected_w = direct.weight_grad(x.astype(np.float64), dy.astype(np.float64), geometry, 2)
     old = shift.PARALLEL_MIN_FLOPS
     shift.PARALLEL_MIN_FLOPS = 0.0                                  # force the worker split on small tiles
     try:
         with cw.config(threads=threads, workspace_mib=budget):
             assert len(shift._plan(3, 8, 6, geometry, 4, "forward")) > (1 if budget < 1 else 0)
-            assert rel_error(shift.conv_forward(x, w, geometry, 2), expected) <= 1e-5
-            assert rel_error(shift.conv_weight_grad(x, dy, geometry, 2), expected_w) <= 1e-5
+            assert rel_error(shift.forward(x, w, geometry, 2), expected) <= 1e-5
+            assert rel_error(shift.weight_grad(x, dy, geometry, 2), expected_w) <= 1e-5
     finally:
         shift.PARALLEL_MIN_FLOPS = old
 
@@ -160,14 +159,14 @@ def test_workspace_budget_is_honoured(threads, rng):
     dy = rng.standard_normal((2, 16, *geometry.output_size)).astype(np.float32)
     slack = 96 * 2**10
     with cw.config(workspace_mib=1, threads=threads):
-        y, peak = peak_memory(lambda: shift.conv_forward(x, w, geometry, 1))
+        y, peak = peak_memory(lambda: shift.forward(x, w, geometry, 1))
         # the workers' tile buffers together stay within the budget
         assert peak <= 1 * MIB + y.nbytes + w.nbytes + slack, (peak, y.nbytes)
-        grad, peak_w = peak_memory(lambda: shift.conv_weight_grad(x, dy, geometry, 1))
+        grad, peak_w = peak_memory(lambda: shift.weight_grad(x, dy, geometry, 1))
         assert peak_w <= 1 * MIB + (threads + 2) * 2 * grad.nbytes + slack, peak_w
     x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
-    assert rel_error(y, direct.conv_forward(x64, w64, geometry, 1)) <= 1e-5
-    assert rel_error(grad, direct.conv_weight_grad(x64, dy64, geometry, 1)) <= 1e-5
+    assert rel_error(y, direct.forward(x64, w64, geometry, 1)) <= 1e-5
+    assert rel_error(grad, direct.weight_grad(x64, dy64, geometry, 1)) <= 1e-5
 
 
 def test_auto_refuses_shift_when_one_row_exceeds_the_budget(rng):
@@ -175,7 +174,7 @@ def test_auto_refuses_shift_when_one_row_exceeds_the_budget(rng):
     w = rng.standard_normal((4, 64, 3, 3)).astype(np.float32)
     geometry = arithmetic.conv_geometry(x.shape[2:], w.shape[2:], 1, 1, 1)
     with cw.config(workspace_mib=0.25):
-        assert not shift.eligible(x.shape, w.shape, geometry, 1, np.float32)
+        assert select.why_ineligible("shift", "forward", x.shape, w.shape, geometry, 1, np.float32) is not None
         with pytest.raises(ValueError, match=r"method='shift'.*workspace"):
             cw.conv2d(x, w, padding=1, method="shift")
         assert "shift" not in select.candidates("forward", x.shape, w.shape, geometry, 1, np.float32)

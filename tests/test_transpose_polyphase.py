@@ -1,4 +1,4 @@
-"""Strided transposed convolution by output phases (gemm.conv_transpose's polyphase gather).
+"""Strided transposed convolution by output phases (gemm.transpose's polyphase gather).
 
 Checked against float64 torch ``conv_transpose{1,2,3}d`` and the ``direct`` algorithm on a
 grid of strides (including stride > kernel), kernels, paddings, output paddings, dilations
@@ -15,10 +15,9 @@ import pytest
 import torch.nn.functional as F
 
 import convwise.functional as cwf
+from conftest import peak_memory, rel_error, to_torch
 from convwise import arithmetic
 from convwise.algorithms import direct, gemm
-
-from conftest import peak_memory, rel_error, to_torch
 
 TORCH_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -33,12 +32,12 @@ def _check(rng, size, kernel, stride, padding, output_padding, dilation, groups,
     c_in, c_out_g = 2 * groups, 3
     x = rng.standard_normal((batch, c_in, *size)).astype(dtype)
     w = rng.standard_normal((c_in, c_out_g, *kernel)).astype(dtype)
-    y = gemm.conv_transpose(x, w, geometry, groups)
+    y = gemm.transpose(x, w, geometry, groups)
     assert y.dtype == dtype and y.flags.c_contiguous
     reference = TORCH_TRANSPOSE[spatial](to_torch(x), to_torch(w), stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation, groups=groups).numpy()
     assert rel_error(y, reference) <= TOL[dtype], (geometry,)
-    slow = direct.conv_transpose(x.astype(np.float64), w.astype(np.float64), geometry, groups)
+    slow = direct.transpose(x.astype(np.float64), w.astype(np.float64), geometry, groups)
     assert rel_error(y, slow) <= TOL[dtype], (geometry,)
 
 
@@ -94,10 +93,10 @@ def test_stride_beyond_kernel_leaves_unreached_cells_zero(rng):
     geometry = arithmetic.conv_transpose_geometry((5, 5), (2, 2), 4, 0, 3)
     x = rng.standard_normal((1, 2, 5, 5))
     w = rng.standard_normal((2, 3, 2, 2))
-    y = gemm.conv_transpose(x, w, geometry, 1)
+    y = gemm.transpose(x, w, geometry, 1)
     assert geometry.output_size == (21, 21)
     assert not y[:, :, 2::4].any() and not y[:, :, :, 3::4].any()
-    assert rel_error(y, direct.conv_transpose(x, w, geometry, 1)) <= 1e-12
+    assert rel_error(y, direct.transpose(x, w, geometry, 1)) <= 1e-12
 
 
 @pytest.mark.parametrize("method", ["gemm", "auto"])
@@ -125,7 +124,7 @@ def test_strided_conv_input_gradient(rng, spatial, size, kernel, stride, padding
 
 
 def test_workspace_stays_within_budget_plus_output(rng):
-    
+
     import convwise as cw
 
     geometry = arithmetic.conv_transpose_geometry((20, 20), (4, 4), 2, 1)
@@ -134,7 +133,7 @@ def test_workspace_stays_within_budget_plus_output(rng):
     columns = x.shape[0] * 16 * 16 * 400 * 4
     assert columns > 2**20                           # all samples' columns at once exceed the budget
     with cw.config(workspace_mib=1):
-        y, peak = peak_memory(gemm.conv_transpose, x, w, geometry, 1)
+        y, peak = peak_memory(gemm.transpose, x, w, geometry, 1)
     # columns within the budget, the output, and one phase's accumulator (a quarter of it here)
     assert peak <= 2**20 + 1.25 * y.nbytes + 64 * 2**10, (peak, y.nbytes)
-    assert rel_error(y, direct.conv_transpose(x.astype(np.float64), w.astype(np.float64), geometry, 1)) <= 1e-5
+    assert rel_error(y, direct.transpose(x.astype(np.float64), w.astype(np.float64), geometry, 1)) <= 1e-5

@@ -30,8 +30,8 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = [
     "ConvGeometry",
@@ -45,9 +45,19 @@ __all__ = [
     "conv_transpose_geometry",
     "conv_transpose_output_size",
     "output_padding_range",
+    "check_output_padding",
+    "check_pool_padding",
+    "output_padding_for_size",
+    "adjoint_padding",
+    "DirectEquivalent",
+    "transpose_as_direct",
+    "input_gradient_geometry",
+    "adaptive_start",
+    "adaptive_end",
     "pool_geometry",
     "pool_output_size",
     "adaptive_windows",
+    "adaptive_output_size",
     "check_channels",
     "conv_params",
     "conv_macs",
@@ -165,8 +175,25 @@ def resolve_padding(padding, kernel_size, stride=1, dilation=1, *, ndim: int | N
 # --------------------------------------------------------------------------- convolution
 
 
+class _Kernel:
+    """What every geometry derives from its sizes (a mixin of the geometry dataclasses)."""
+
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """``d * (k - 1) + 1`` per dimension: the span of a dilated kernel."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+
 @dataclass(frozen=True)
-class ConvGeometry:
+class ConvGeometry(_Kernel):
     """Canonical per-dimension geometry of one convolution (or pooling) window sweep."""
 
     input_size: tuple[int, ...]
@@ -175,14 +202,6 @@ class ConvGeometry:
     padding: tuple[tuple[int, int], ...]
     dilation: tuple[int, ...]
     output_size: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.input_size)
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
 
     @property
     def padded_size(self) -> tuple[int, ...]:
@@ -226,7 +245,7 @@ def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, *
 
 
 @dataclass(frozen=True)
-class TransposeGeometry:
+class TransposeGeometry(_Kernel):
     """Geometry of a transposed convolution.
 
     ``forward`` is the ordinary convolution that maps ``output_size`` back to
@@ -240,14 +259,6 @@ class TransposeGeometry:
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
     output_size: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.input_size)
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
 
     @property
     def stretched_size(self) -> tuple[int, ...]:
@@ -271,6 +282,19 @@ def output_padding_range(stride=1, dilation=1, *, ndim: int = 1, fn: str = "conv
     return tuple(range(max(s, d)) for s, d in zip(strides, dil))
 
 
+def check_output_padding(output_padding, stride=1, dilation=1, *, ndim: int = 1,
+                         fn: str = "conv_transpose") -> tuple[int, ...]:
+    """Normalise ``output_padding`` and check torch's rule ``0 <= op < max(stride, dilation)``."""
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
+    out_pad = ntuple(output_padding, ndim, fn=fn, name="output_padding", minimum=0)
+    for op, allowed in zip(out_pad, output_padding_range(strides, dil, ndim=ndim, fn=fn)):
+        if op not in allowed:
+            raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation, got "
+                             f"output_padding={_fmt(out_pad)}, stride={_fmt(strides)}, dilation={_fmt(dil)}")
+    return out_pad
+
+
 def conv_transpose_geometry(input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
                             *, fn: str = "conv_transpose") -> TransposeGeometry:
     """Validate a transposed convolution and compute its output size.
@@ -287,11 +311,7 @@ def conv_transpose_geometry(input_size, kernel_size, stride=1, padding=0, output
         raise ValueError(f"{fn}: padding must be an int or a tuple of ints (no 'same'/'valid' for "
                          f"transposed convolution), got padding={padding!r}")
     pads = resolve_padding(padding, kernel, 1, dil, ndim=ndim, fn=fn)
-    out_pad = ntuple(output_padding, ndim, fn=fn, name="output_padding", minimum=0)
-    for op, s, d in zip(out_pad, strides, dil):
-        if not op < max(s, d):
-            raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation, got "
-                             f"output_padding={_fmt(out_pad)}, stride={_fmt(strides)}, dilation={_fmt(dil)}")
+    out_pad = check_output_padding(output_padding, strides, dil, ndim=ndim, fn=fn)
     out = []
     for i, k, s, (lo, hi), op, d in zip(size, kernel, strides, pads, out_pad, dil):
         o = (i - 1) * s - lo - hi + d * (k - 1) + op + 1
@@ -309,6 +329,92 @@ def conv_transpose_output_size(input_size, kernel_size, stride=1, padding=0, out
                                    fn=fn).output_size
 
 
+# --------------------------------------------------------------------------- derived geometries
+
+
+def adjoint_padding(geometry: TransposeGeometry) -> tuple[tuple[int, int], ...]:
+    """Per dimension, the ``(lo, hi)`` zero padding of the direct convolution that equals a
+    transposed one: ``(k_eff - 1 - lo, k_eff - 1 - hi + output_padding)`` around the
+    stretched input (``stride - 1`` zeros between neighbours), correlated with the flipped
+    kernel at stride 1. A negative amount crops that many stretched cells instead.
+
+    >>> adjoint_padding(conv_transpose_geometry(4, kernel_size=3, stride=2, padding=1, output_padding=1))
+    ((1, 2),)
+    """
+    return tuple((k_eff - 1 - lo, k_eff - 1 - hi + extra) for k_eff, (lo, hi), extra in
+                 zip(geometry.effective_kernel, geometry.padding, geometry.output_padding))
+
+
+@dataclass(frozen=True)
+class DirectEquivalent:
+    """A transposed convolution as a direct one: stretch the input by ``stretch`` (insert
+    ``stride - 1`` zeros), keep stretched cells ``crop`` (``(start, stop)`` per dimension),
+    then run ``geometry`` (stride 1, non-negative padding) with the flipped, channel-swapped
+    kernel. ``empty``: the crop keeps nothing (every input cell lies in the cropped padding)."""
+
+    stretch: tuple[int, ...]
+    crop: tuple[tuple[int, int], ...]
+    geometry: ConvGeometry
+    empty: bool
+
+
+def transpose_as_direct(geometry: TransposeGeometry) -> DirectEquivalent:
+    """The direct convolution equal to a transposed one (see :func:`adjoint_padding`).
+
+    >>> d = transpose_as_direct(conv_transpose_geometry(5, kernel_size=3, padding=3))
+    >>> d.crop, d.geometry.padding, d.geometry.output_size
+    (((1, 4),), ((0, 0),), (1,))
+    """
+    crop, sizes, pads = [], [], []
+    for stretched, (low, high) in zip(geometry.stretched_size, adjoint_padding(geometry)):
+        start, stop = max(0, -low), stretched - max(0, -high)
+        crop.append((start, max(start, stop)))
+        sizes.append(max(0, stop - start))
+        pads.append((max(0, low), max(0, high)))
+    direct = ConvGeometry(tuple(sizes), geometry.kernel_size, (1,) * geometry.ndim, tuple(pads), geometry.dilation,
+                          geometry.output_size)
+    return DirectEquivalent(geometry.stride, tuple(crop), direct, any(s <= 0 for s in sizes))
+
+
+def input_gradient_geometry(geometry: ConvGeometry) -> TransposeGeometry:
+    """The transposed convolution that maps a convolution's output gradient back onto its
+    whole input: the convolution's own stride, padding and dilation, with the
+    ``output_padding`` that restores ``input_size`` exactly (it may exceed what the public
+    API allows: input cells no window reaches, :func:`uncovered_input`, get zero gradient).
+
+    >>> g = input_gradient_geometry(conv_geometry(8, kernel_size=3, stride=2))
+    >>> g.input_size, g.output_padding, g.output_size
+    ((3,), (1,), (8,))
+    """
+    natural = tuple((o - 1) * s - lo - hi + k for o, s, (lo, hi), k in
+                    zip(geometry.output_size, geometry.stride, geometry.padding, geometry.effective_kernel))
+    extra = tuple(i - n for i, n in zip(geometry.input_size, natural))
+    return TransposeGeometry(geometry.output_size, geometry.kernel_size, geometry.stride, geometry.padding,
+                             extra, geometry.dilation, geometry.input_size)
+
+
+def output_padding_for_size(input_size, output_size, kernel_size, stride=1, padding=0, dilation=1,
+                            *, fn: str = "conv_transpose") -> tuple[int, ...]:
+    """torch's rule for ``ConvTransposeNd.forward(output_size=...)``: the ``output_padding``
+    that makes a transposed convolution produce ``output_size`` (each between the size with
+    no output padding and ``stride - 1`` more).
+
+    >>> output_padding_for_size(28, 56, kernel_size=4, stride=2, padding=1)
+    (0,)
+    """
+    size = _sizes(input_size, fn=fn, name="input size")
+    ndim = len(size)
+    wanted = ntuple(output_size, ndim, fn=fn, name="output_size", minimum=0)
+    smallest = conv_transpose_geometry(size, kernel_size, stride, padding, 0, dilation, fn=fn).output_size
+    strides = ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
+    largest = tuple(lo + s - 1 for lo, s in zip(smallest, strides))
+    for want, lo, hi in zip(wanted, smallest, largest):
+        if not lo <= want <= hi:
+            raise ValueError(f"{fn}: requested an output size of {list(wanted)}, but valid sizes range from "
+                             f"{list(smallest)} to {list(largest)} (for an input of {list(size)})")
+    return tuple(want - lo for want, lo in zip(wanted, smallest))
+
+
 # --------------------------------------------------------------------------- pooling
 
 
@@ -317,6 +423,18 @@ class PoolGeometry(ConvGeometry):
     """Geometry of a pooling window sweep; ``ceil_mode`` may add a partial last window."""
 
     ceil_mode: bool = False
+
+
+def check_pool_padding(padding, kernel_size, *, ndim: int, fn: str = "max_pool",
+                       as_given: bool = False) -> tuple[int, ...]:
+    """Normalise pooling ``padding`` and check torch's rule: at most half the kernel size.
+    The message echoes the normalised tuples, or the arguments as given (``as_given``)."""
+    kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
+    pads = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(pads, kernel)):
+        shown = (padding, kernel_size) if as_given else (_fmt(pads), _fmt(kernel))
+        raise ValueError(f"{fn}: padding={shown[0]} must be at most half of kernel_size={shown[1]}")
+    return pads
 
 
 def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -339,12 +457,9 @@ def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, c
     strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
         ntuple(stride, ndim, fn=fn, name="stride", minimum=1)
     dil = ntuple(dilation, ndim, fn=fn, name="dilation", minimum=1)
-    pads = ntuple(padding, ndim, fn=fn, name="padding", minimum=0)
+    pads = check_pool_padding(padding, kernel, ndim=ndim, fn=fn)
     if not isinstance(ceil_mode, bool):
         raise TypeError(f"{fn}: ceil_mode must be a bool, got {ceil_mode!r}")
-    for p, k in zip(pads, kernel):
-        if p > k // 2:
-            raise ValueError(f"{fn}: padding={_fmt(pads)} must be at most half of kernel_size={_fmt(kernel)}")
     if check_input_size is None:
         check_input_size = fn.startswith("avg_pool3d")
     if check_input_size and any(i < k for i, k in zip(size, kernel)):
@@ -370,11 +485,12 @@ def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1
                          check_input_size=check_input_size).output_size
 
 
-def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Per dimension, the ``(start, end)`` input window of each adaptive-pooling output.
+def adaptive_output_size(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[int, ...]:
+    """Validated output size of adaptive pooling; ``None`` in ``output_size`` keeps that
+    dimension's input size, zero is allowed (an empty output, as in PyTorch).
 
-    ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
-    ``None`` in ``output_size`` keeps that dimension's input size.
+    >>> adaptive_output_size((7, 9), (3, None))
+    (3, 9)
     """
     size = _sizes(input_size, fn=fn, name="input size")
     ndim = len(size)
@@ -390,14 +506,41 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
             o = i
         if not _is_int(o):
             raise TypeError(f"{fn}: output_size must contain ints or None, got output_size={output_size!r}")
-        if o < 0:  # zero is allowed, as in PyTorch: an empty output
+        if o < 0:
             raise ValueError(f"{fn}: output_size must be non-negative, got output_size={output_size!r}")
-        from ._guard import require_steps
-
-        o = int(o)                      # NumPy integers (uint8!) would overflow in the products below
-        require_steps(fn, o, what="adaptive-pooling windows")
-        result.append(tuple(((j * i) // o, -(-((j + 1) * i) // o)) for j in range(o)))
+        result.append(int(o))
     return tuple(result)
+
+
+def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per dimension, the ``(start, end)`` input window of each adaptive-pooling output
+    (:func:`adaptive_start`, :func:`adaptive_end`; a tuple per output, for small views:
+    the engine computes the windows vectorised from those two functions).
+
+    ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
+    ``None`` in ``output_size`` keeps that dimension's input size.
+    """
+    from ._guard import require_steps
+
+    size = _sizes(input_size, fn=fn, name="input size")
+    outs = adaptive_output_size(size, output_size, fn=fn)
+    require_steps(fn, sum(outs), what="adaptive-pooling windows")
+    return tuple(tuple((adaptive_start(j, i, o), adaptive_end(j, i, o)) for j in range(o))
+                 for i, o in zip(size, outs))
+
+
+def adaptive_start(index, input_size, output_size):
+    """First input cell of adaptive-pooling output ``index``: ``floor(index * i / o)``.
+
+    Only ``//``, ``*`` and ``+`` are used, so ``index`` may be an integer array (the
+    engine's vectorised windows).
+    """
+    return (index * input_size) // output_size
+
+
+def adaptive_end(index, input_size, output_size):
+    """One past the last input cell of adaptive-pooling output ``index``: ``ceil((index + 1) * i / o)``."""
+    return -(-((index + 1) * input_size) // output_size)
 
 
 # --------------------------------------------------------------------------- counting

@@ -343,8 +343,7 @@ def trace(input_size, kernel_size, stride=None, padding=0, dilation=1, *, op: st
 
     if op == "conv_transpose":
         # the equivalent direct convolution over the stretched, padded input (stride 1, flipped kernel)
-        amounts = [(d * (k - 1) - lo, d * (k - 1) - hi + op_)
-                   for k, d, (lo, hi), op_ in zip(kernel, geometry.dilation, geometry.padding, geometry.output_padding)]
+        amounts = arithmetic.adjoint_padding(geometry)
         grid_padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in amounts)
         crop = tuple(max(-lo, 0) for lo, _ in amounts)
         grid_size = tuple(n + lo + hi for n, (lo, hi) in zip(geometry.stretched_size, grid_padding))

@@ -19,17 +19,18 @@ they take at most half the workspace budget.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from .._config import get_config
 from ..arithmetic import ConvGeometry, conv_geometry
-from . import register
+from . import _cost
+from ._record import Algorithm, Problem
+from ._windows import phase_merge, phase_split
 
-__all__ = ["forward", "eligible", "cost", "phase_problem", "workspace_bytes"]
-
-_ELEMENT_WEIGHT = 50.0        # flop-equivalents per element copied (as in fft/winograd)
+__all__ = ["forward", "why_ineligible", "cost", "phase_problem", "workspace_bytes", "RECORD"]
 
 
 def phase_problem(x_shape, w_shape, geometry: ConvGeometry):
@@ -48,60 +49,62 @@ def workspace_bytes(x_shape, w_shape, geometry: ConvGeometry, itemsize: int) -> 
     return itemsize * (2 * math.prod(shape) + shape[0] * w_shape[0] * math.prod(inner.output_size))
 
 
-def eligible(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> bool:
+def why_ineligible(problem: Problem) -> str | None:
     """Forward, unit stride, some dilation > 1, and the copies fit half the workspace budget
     (the phases then run whatever ``auto`` picks for them, within that algorithm's bound)."""
-    return (kind == "forward" and isinstance(geometry, ConvGeometry) and all(s == 1 for s in geometry.stride)
-            and any(d > 1 for d in geometry.dilation) and np.dtype(dtype) in (np.float32, np.float64)
-            and 2 * workspace_bytes(x_shape, w_shape, geometry, np.dtype(dtype).itemsize)
-            <= get_config().workspace_bytes)
+    geometry = problem.geometry
+    if problem.kind != "forward":
+        return f"it has no {problem.kind} kernel"
+    if any(s != 1 for s in geometry.stride) or all(d == 1 for d in geometry.dilation):
+        return f"it needs stride 1 and some dilation > 1, got stride={geometry.stride}, dilation={geometry.dilation}"
+    if 2 * workspace_bytes(problem.x_shape, problem.w_shape, geometry, problem.itemsize) > get_config().workspace_bytes:
+        return f"its phase copies need more than half the workspace budget of {get_config().workspace_mib:g} MiB"
+    return None
 
 
-def _inner(x_shape, w_shape, geometry, groups, dtype):
+def _inner(problem: Problem):
+    """The dense phase problem and the record ``auto`` picks for it."""
     from . import select
 
-    shape, inner, _ = phase_problem(x_shape, w_shape, geometry)
-    return shape, inner, select.choose_method("forward", shape, w_shape, inner, groups, dtype)
+    shape, inner, _ = phase_problem(problem.x_shape, problem.w_shape, problem.geometry)
+    dense = dataclasses.replace(problem, x_shape=shape, geometry=inner)
+    return dense, select.choose(dense)
 
 
-def cost(x_shape, w_shape, geometry, groups: int, *, kind: str = "forward") -> float:
-    """The inner algorithm's predicted cost (in the selector's flop-equivalents) plus the
-    copies in and out; ``inf`` for other kinds."""
-    if kind != "forward" or not eligible(x_shape, w_shape, geometry, groups, np.float32):
-        return math.inf
-    from . import select
-
-    shape, inner, method = _inner(x_shape, w_shape, geometry, groups, np.float32)
-    seconds = select.predict(method, "forward", shape, w_shape, inner, groups, np.float32)
-    # zero-fill, phase copy, inner output, interleaved copy: one thread whatever the setting
-    copies = 2 * math.prod(shape) + 2 * shape[0] * w_shape[0] * math.prod(inner.output_size)
-    return seconds * select.gemm_rate(4) + _ELEMENT_WEIGHT * copies * get_config().threads
+def cost(problem: Problem) -> float:
+    """The inner algorithm's predicted seconds plus the copies in and out (zero-fill, phase
+    copy, inner output, interleaved copy: one thread whatever the setting)."""
+    dense, record = _inner(problem)
+    copies = 2 * math.prod(dense.x_shape) + 2 * dense.x_shape[0] * problem.w_shape[0] * math.prod(
+        dense.geometry.output_size)
+    return record.cost(dense) + _cost.CALIBRATION["atrous"]["element_weight"] * copies / _cost.gemm_rate(4) * \
+        _cost.threads()
 
 
 def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    from . import FORWARD
+    from ._record import make_problem
 
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
-    dilation, ndim = geometry.dilation, geometry.ndim
-    shape, inner, method = _inner(x.shape, weight.shape, geometry, groups, x.dtype)
-    lengths, q = inner.input_size, inner.output_size
+    dilation = geometry.dilation
+    dense, record = _inner(make_problem("forward", x.shape, weight.shape, geometry, groups, x.dtype))
+    lengths, q = dense.geometry.input_size, dense.geometry.output_size
     # the padded input, extended with zeros to d * lengths >= padded size cells per dimension
     padded = np.zeros((n, c_in, *(d * length for d, length in zip(dilation, lengths))), dtype=x.dtype)
     inside = tuple(slice(lo, lo + i) for (lo, _), i in zip(geometry.padding, geometry.input_size))
     padded[(slice(None), slice(None)) + inside] = x
-    # (n, c, L0, d0, L1, d1, ...) -> (d0, d1, ..., n, c, L0, L1, ...): phases as samples
-    split = padded.reshape(n, c_in, *(v for length, d in zip(lengths, dilation) for v in (length, d)))
-    order = tuple(3 + 2 * i for i in range(ndim)) + (0, 1) + tuple(2 + 2 * i for i in range(ndim))
-    phases = np.ascontiguousarray(split.transpose(order)).reshape(shape)
+    # (n, c, *d*L) -> (n, c, *d, *L) -> (*d, n, c, *L): phases as samples
+    split = phase_split(padded, dilation)
+    ndim = geometry.ndim
+    order = tuple(range(2, 2 + ndim)) + (0, 1) + tuple(range(2 + ndim, 2 + 2 * ndim))
+    phases = np.ascontiguousarray(split.transpose(order)).reshape(dense.x_shape)
     del padded, split
-    result = FORWARD[method](phases, weight, inner, groups)                      # (prod(d) * n, co, *q)
-    # (d0, d1, ..., n, co, q0, q1, ...) -> (n, co, q0, d0, q1, d1, ...), cropped to the output
+    result = record.forward(phases, weight, dense.geometry, groups)              # (prod(d) * n, co, *q)
     result = result.reshape(*dilation, n, c_out, *q)
-    order = (ndim, ndim + 1) + tuple(v for i in range(ndim) for v in (ndim + 2 + i, i))
-    interleaved = result.transpose(order).reshape(n, c_out, *(qq * d for qq, d in zip(q, dilation)))
+    order = (ndim, ndim + 1) + tuple(range(ndim)) + tuple(range(ndim + 2, 2 * ndim + 2))
+    interleaved = phase_merge(result.transpose(order))                            # (n, co, *q*d)
     return np.ascontiguousarray(interleaved[(slice(None), slice(None)) +
                                             tuple(slice(0, o) for o in geometry.output_size)])
 
 
-register("atrous", forward=forward)
+RECORD = Algorithm("atrous", exact=False, why_ineligible=why_ineligible, cost=cost, forward=forward)

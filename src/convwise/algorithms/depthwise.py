@@ -13,6 +13,7 @@ flattened per channel (as in :mod:`.shift`), so every tap reads one contiguous r
 one phase; wrap columns past each output row are computed and dropped. It goes in
 (batch x channel) blocks whose scratch (phases, wide output, product buffer) is at most
 ``min(CHUNK_BYTES, workspace budget)``, so the ``K`` passes over a block hit the cache.
+The phase layout is :class:`convwise.algorithms._windows.FlatPhases`, shared with pooling.
 It runs on ``FORWARD_THREADS`` workers (one: short memory-bound ufunc calls measured
 slower on two threads of the dev box); the transposed and weight-gradient kernels spread
 chunks over ``get_config().threads`` threads (NumPy's ufuncs release the GIL).
@@ -25,9 +26,8 @@ forward one when the stride is 1 and otherwise scattered tap by tap.
 
 from __future__ import annotations
 
+import functools
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -35,11 +35,12 @@ from numpy.lib.stride_tricks import as_strided
 from .._config import get_config
 from .._workspace import scratch, with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
-from .direct import crop, full_size, pad_zeros, tap_window
+from . import _cost, _parallel
+from ._record import Algorithm, Problem
+from ._windows import FlatPhases, crop, direct_operands, pad_zeros, scatter_size, tap_window
 
-__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "parallel_map", "eligible", "CHUNK_BYTES",
-           "CHANNELS_LAST_SMALL", "CHANNELS_LAST_MEDIUM", "CHANNELS_LAST_MIN"]
+__all__ = ["forward", "transpose", "weight_grad", "why_ineligible", "cost", "CHUNK_BYTES", "CHANNELS_LAST_SMALL",
+           "CHANNELS_LAST_MEDIUM", "CHANNELS_LAST_MIN", "RECORD"]
 
 #: Scratch bytes per worker (phases + wide output + product buffer): about an L2 cache of the 2-core dev box.
 CHUNK_BYTES = 768 * 2**10
@@ -61,90 +62,22 @@ _PARALLEL_MIN_BYTES = 512 * 2**10
 #: call); raise this on machines where it pays.
 FORWARD_THREADS = 1
 
-_pools: dict[int, ThreadPoolExecutor] = {}
-_pool_lock = threading.Lock()
 
 
-def parallel_map(function, items, size_bytes: int) -> None:
+def _parallel_map(function, items, size_bytes: int) -> None:
     """Run ``function(item)`` for every item, on ``get_config().threads`` threads when worth it."""
     items = list(items)
-    threads = min(get_config().threads, len(items))
-    if threads <= 1 or size_bytes < _PARALLEL_MIN_BYTES:
-        for item in items:
-            function(item)
-        return
-    with _pool_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="convwise")
-    for future in [pool.submit(function, item) for item in items]:
-        future.result()
+    workers = min(get_config().threads, len(items)) if size_bytes >= _PARALLEL_MIN_BYTES else 1
+    _parallel.run([functools.partial(function, item) for item in items], workers, blas=False)
 
 
-def eligible(x_shape, w_shape, geometry, groups: int, dtype=None, *, kind: str = "forward") -> bool:
-    """Depthwise-shaped problems: one input channel per group (forward, weight grad), or
-    the adjoint of one (transpose: one input or one output channel per group)."""
-    if kind == "transpose":
-        return groups > 1 and (x_shape[1] == groups or w_shape[1] == 1)
-    return groups > 1 and x_shape[1] == groups
-
-
-def _chunks(n: int, groups: int, bytes_per_group: int) -> list[tuple[slice, slice]]:
-    """(batch, group) blocks of about ``CHUNK_BYTES`` output bytes each."""
-    per_sample = groups * bytes_per_group
-    if per_sample <= CHUNK_BYTES:
-        step = max(1, CHUNK_BYTES // max(per_sample, 1))
-        return [(slice(b, min(b + step, n)), slice(0, groups)) for b in range(0, n, step)]
-    step = max(1, CHUNK_BYTES // max(bytes_per_group, 1))
-    step = -(-groups // -(-groups // step))
-    return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
-
-
-def _fill_phases(buffer: np.ndarray, x: np.ndarray, geometry: ConvGeometry, lengths: tuple[int, ...]) -> None:
-    """Write the in-bounds cells of ``x (b, C, *input)`` into the flattened stride phases
-    ``buffer (b, C, S, prod(lengths) + slack)``; the padding cells are left as they are
-    (zero: the buffer is zero-filled once and the written cells are the same every call).
-
-    Phase ``r`` (one per combination of per-dimension remainders, ``S = prod(stride)``)
-    holds padded cells ``q * stride + r`` at ``q``; ``lengths`` (>= ceil(padded / stride))
-    fixes each phase's extent, and ``slack`` zeros after it let the last flat slices run
-    past the end. Every tap then reads a contiguous run of one phase.
-    """
-    b, c = x.shape[:2]
-    stride = geometry.stride
-    size = math.prod(lengths)
-    for index, remainder in enumerate(np.ndindex(*stride)):
-        target = buffer[:, :, index, :size].reshape(b, c, *lengths)
-        source, destination = [], []
-        for r, s, (lo, _), i, q in zip(remainder, stride, geometry.padding, geometry.input_size, lengths):
-            first = max(0, -(-(lo - r) // s))                 # first q with q*s + r - lo >= 0
-            last = min(q - 1, (i - 1 + lo - r) // s)          # last q with q*s + r - lo <= i - 1
-            if last < first:
-                break
-            source.append(slice(first * s + r - lo, last * s + r - lo + 1, s))
-            destination.append(slice(first, last + 1))
-        else:
-            target[(slice(None), slice(None)) + tuple(destination)] = x[(slice(None), slice(None)) + tuple(source)]
-
-
-def _flat_plan(geometry: ConvGeometry):
-    """Phase lengths, the wide output size and, per tap, (phase index, flat offset)."""
-    out, stride = geometry.output_size, geometry.stride
-    lengths = [-(-p // s) for p, s in zip(geometry.padded_size, stride)]
-    lengths = [max(q, o) for q, o in zip(lengths, out)]
-    wide = (out[0], *lengths[1:])                         # output rows are as wide as a phase row
-    steps = [math.prod(lengths[d + 1:]) for d in range(len(lengths))]
-    taps = []
-    for tap in np.ndindex(*geometry.kernel_size):
-        shifts = [t * d for t, d in zip(tap, geometry.dilation)]
-        phase = int(np.ravel_multi_index(tuple(v % s for v, s in zip(shifts, stride)), stride))
-        taps.append((phase, sum((v // s) * step for v, s, step in zip(shifts, stride, steps))))
-    slack = max(0, max(offset for _, offset in taps) + math.prod(wide) - math.prod(lengths))
-    return tuple(lengths), wide, taps, slack
+def _blocks(n: int, groups: int, per_group: int, limit: int) -> list[tuple[slice, slice]]:
+    """(batch, group) blocks of at most ``limit`` scratch bytes (at least one group each)."""
+    return _parallel.plan_tiles(n, groups, lambda b, g: b * g * per_group, limit)
 
 
 def _accumulate(y: np.ndarray, tmp: np.ndarray, phases: np.ndarray, weights: np.ndarray, taps, length: int) -> None:
-    """``y (b, g, og, length) = sum over taps, i of phases[:, :, i, phase, off:off+length] * weights[k, i]``.
+    """``y (b, g, og, length) = sum over taps, i of phases[phase, :, :, i, off:off+length] * weights[k, i]``.
 
     ``weights`` is ``(K, cg, g, og, 1)``, broadcastable against ``y``; ``tmp`` is ``y``-shaped scratch.
     """
@@ -152,7 +85,7 @@ def _accumulate(y: np.ndarray, tmp: np.ndarray, phases: np.ndarray, weights: np.
     first = True
     for k, (phase, offset) in enumerate(taps):
         for i in range(cg):
-            run = phases[:, :, None, i, phase, offset:offset + length]            # (b, g, 1, length)
+            run = phases[phase, :, :, None, i, offset:offset + length]            # (b, g, 1, length)
             if first:
                 np.multiply(run, weights[k, i], out=y)
                 first = False
@@ -161,20 +94,9 @@ def _accumulate(y: np.ndarray, tmp: np.ndarray, phases: np.ndarray, weights: np.
             np.add(y, tmp, out=y)
 
 
-def _scratch_per_group(cg: int, og: int, count: int, phase_length: int, length: int, itemsize: int) -> int:
+def _scratch_per_group(cg: int, og: int, phases: int, phase_size: int, length: int, itemsize: int) -> int:
     """Scratch bytes per (sample, group): its stride phases, the wide output and the product buffer."""
-    return (cg * count * phase_length + 2 * og * length) * itemsize
-
-
-def _blocks(n: int, groups: int, per_group: int, limit: int) -> list[tuple[slice, slice]]:
-    """(batch, group) blocks of at most ``limit`` scratch bytes (at least one group each)."""
-    per_sample = groups * per_group
-    if per_sample <= limit:
-        step = max(1, limit // max(per_sample, 1))
-        return [(slice(b, min(b + step, n)), slice(0, groups)) for b in range(0, n, step)]
-    step = max(1, limit // max(per_group, 1))
-    step = -(-groups // -(-groups // step))                # even split
-    return [(slice(b, b + 1), slice(g, min(g + step, groups))) for b in range(n) for g in range(0, groups, step)]
+    return (cg * phases * phase_size + 2 * og * length) * itemsize
 
 
 def _prefers_channels_last(channels: int, geometry: ConvGeometry) -> bool:
@@ -214,7 +136,7 @@ def _channels_last(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, y:
             y[i] = np.moveaxis(result, -1, 0)
 
 
-def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """Shift-and-accumulate on flattened stride phases: every tap is one contiguous run per channel.
 
     Work goes in (batch, channel) blocks: each block's input is gathered into its
@@ -236,48 +158,40 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
             and _channels_last_bytes(c_in, geometry, x.itemsize) <= get_config().workspace_bytes):
         _channels_last(x, weight, geometry, y)
         return y
-    lengths, wide, taps, slack = _flat_plan(geometry)
-    count = math.prod(geometry.stride)
-    phase_length = math.prod(lengths) + slack
-    length = math.prod(wide)
+    layout = FlatPhases(geometry)
+    count, length = len(layout.phases), layout.length
     w = weight.reshape(groups, og, cg, -1)
     weights = np.ascontiguousarray(w.transpose(3, 2, 0, 1))[..., None]           # (K, cg, g, og, 1)
     xg = x.reshape(n, groups, cg, *geometry.input_size)
     yg = y.reshape(n, groups, og, *out)
-    itemsize = x.itemsize
-    per_group = _scratch_per_group(cg, og, count, phase_length, length, itemsize)
+    per_group = _scratch_per_group(cg, og, count, layout.size, length, x.itemsize)
     threads = FORWARD_THREADS if y.nbytes >= _PARALLEL_MIN_BYTES else 1
     threads = max(1, min(threads, get_config().threads))
     limit = min(CHUNK_BYTES, get_config().workspace_bytes // threads)
     blocks = _blocks(n, groups, per_group, limit)
     workers = max(1, min(threads, len(blocks)))
-    crop_valid = (slice(None),) * 3 + tuple(slice(0, o) for o in out)
 
     @with_scratch
     def run(pad, part):
         bmax = max(b.stop - b.start for b, _ in part)
         gmax = max(g.stop - g.start for _, g in part)
-        phases = pad.zeros((bmax, gmax * cg, count, phase_length), x.dtype)
+        phases = pad.zeros((count, bmax * gmax * cg, layout.size), x.dtype)
         y_wide = pad.empty((bmax, gmax, og, length), x.dtype)
         tmp = pad.empty(y_wide.shape, x.dtype)
         for batch, chans in part:
             b, g = batch.stop - batch.start, chans.stop - chans.start
-            ph = phases[:b, :g * cg]
-            _fill_phases(ph, xg[batch, chans].reshape(b, g * cg, *geometry.input_size), geometry, lengths)
-            ph = ph.reshape(b, g, cg, count, phase_length)
+            ph = phases[:, :b * g * cg]
+            layout.fill(ph, xg[batch, chans].reshape(b * g * cg, *geometry.input_size), None)
+            ph = ph.reshape(count, b, g, cg, layout.size)
             yw, tw = y_wide[:b, :g], tmp[:b, :g]
-            _accumulate(yw, tw, ph, weights[:, :, chans], taps, length)
-            yg[batch, chans] = yw.reshape(b, g, og, *wide)[crop_valid]
+            _accumulate(yw, tw, ph, weights[:, :, chans], layout.taps, length)
+            yg[batch, chans] = layout.crop(yw)
 
-    if workers == 1:
-        run(blocks)
-    else:
-        parts = [blocks[i::workers] for i in range(workers)]
-        parallel_map(run, parts, y.nbytes)
+    _parallel.run([functools.partial(run, blocks[i::workers]) for i in range(workers)], workers, blas=False)
     return y
 
 
-def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """``dW[g, o, i, tap] = sum over n, positions of dy[n, g, o] * x_padded[n, g, i, window]``."""
     n, c_in = x.shape[:2]
     c_out = grad_output.shape[1]
@@ -292,26 +206,24 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
         patch = padded[(slice(None),) * 3 + tap_window(taps[k], geometry)]
         np.einsum(f"ngo{spatial},ngi{spatial}->goi", dy, patch, out=grad[k], optimize=False)
 
-    parallel_map(run, range(len(taps)), dy.nbytes * len(taps))
+    _parallel_map(run, range(len(taps)), dy.nbytes * len(taps))
     return np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(c_out, cg, *geometry.kernel_size)
 
 
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
-    """Unit stride: the equivalent forward conv; otherwise scatter each tap's product."""
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit stride: the equivalent direct convolution; otherwise scatter each tap's product."""
     if all(s == 1 for s in geometry.stride):
-        from .gemm import transposed_as_conv
-
-        x2, w2, forward = transposed_as_conv(x, weight, geometry, groups)
-        if all(s > 0 for s in forward.input_size):
-            return conv_forward(x2, w2, forward, groups)
+        operands = direct_operands(x, weight, geometry, groups)
+        if operands is not None:
+            return forward(operands[0], operands[1], operands[2], groups)
     n, c_in = x.shape[:2]
     cg, og = c_in // groups, weight.shape[1]
     d = geometry.ndim
     xg = x.reshape(n, groups, cg, *geometry.input_size)
     w = weight.reshape(groups, cg, og, -1)
     taps = np.ascontiguousarray(w.transpose(3, 1, 0, 2)).reshape(w.shape[3], cg, groups, og, *(1,) * d)
-    buffer = np.zeros((n, groups, og, *full_size(geometry)), dtype=x.dtype)
-    forward = geometry.forward
+    buffer = np.zeros((n, groups, og, *scatter_size(geometry)), dtype=x.dtype)
+    adjoint = geometry.forward
     per_group = og * math.prod(geometry.input_size) * x.itemsize
 
     def run(block):
@@ -319,13 +231,64 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometr
         b = buffer[batch, chans]
         tmp = np.empty(b.shape[:3] + tuple(geometry.input_size), dtype=x.dtype)
         for k, tap in enumerate(np.ndindex(*geometry.kernel_size)):
-            target = b[(slice(None),) * 3 + tap_window(tap, forward)]
+            target = b[(slice(None),) * 3 + tap_window(tap, adjoint)]
             for i in range(cg):
                 np.multiply(xg[batch, chans, i:i + 1], taps[k, i, chans], out=tmp)
                 np.add(target, tmp, out=target)
 
-    parallel_map(run, _chunks(n, groups, per_group), buffer.nbytes)
+    _parallel_map(run, _blocks(n, groups, per_group, CHUNK_BYTES), buffer.nbytes)
     return np.ascontiguousarray(crop(buffer, geometry)).reshape(n, groups * og, *geometry.output_size)
 
 
-register("depthwise", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
+# --------------------------------------------------------------------------- record
+
+
+def why_ineligible(problem: Problem) -> str | None:
+    """Depthwise-shaped problems: one input channel per group (forward, weight grad), or the
+    adjoint of one (transpose: one input or one output channel per group)."""
+    groups, c_in = problem.groups, problem.x_shape[1]
+    if problem.kind == "transpose":
+        if groups > 1 and (c_in == groups or problem.w_shape[1] == 1):
+            return None
+    elif groups > 1 and c_in == groups:
+        return None
+    return (f"it needs groups == in_channels (one input channel per group), got groups={groups} "
+            f"with {c_in} input channels")
+
+
+def cost(problem: Problem) -> float:
+    """Element-wise passes (two per tap and input channel of a group) over the output, the phase
+    gather, per-row loop overhead and per-call costs of the blocks."""
+    n, c_in, c_out, taps, positions = problem.conv
+    geometry, groups, itemsize = problem.geometry, problem.groups, problem.itemsize
+    cg = c_in // groups
+    calibration = _cost.CALIBRATION["depthwise"]
+    if problem.kind == "weight_grad":
+        elements = n * c_out * positions * taps * cg
+        return (elements * 2 / (_cost.CALIBRATION["einsum_flops"] * 4 * min(_cost.threads(), taps))
+                + _cost.call_seconds(taps))
+    if problem.kind == "forward":
+        layout = FlatPhases(geometry)
+        out_elements = n * c_out * layout.length
+        phase_elements = n * c_in * layout.size                         # as calibrated: one phase's extent
+        per_group = _scratch_per_group(cg, c_out // groups, len(layout.phases), layout.size, layout.length, itemsize)
+        limit = min(CHUNK_BYTES, get_config().workspace_bytes)
+        blocks = n if groups * per_group <= limit else n * -(-groups // max(1, limit // max(per_group, 1)))
+    else:                                  # transposed: about the output, chunked like the forward
+        out_elements = n * c_out * positions
+        phase_elements = n * c_in * math.prod(geometry.output_size) * 2
+        blocks = max(1, out_elements * itemsize // (256 << 10))
+    passes = 2 * taps * cg - 1
+    rate = calibration["elements_per_second"] / (1.0 if itemsize == 4 else calibration["float64"])
+    rows = n * c_out * passes                                                # one inner loop per row and pass
+    gather_rate = (_cost.CALIBRATION["strided_gather_bytes_per_second"]
+                   if any(s > 1 for s in geometry.stride) and problem.kind == "forward"
+                   else _cost.CALIBRATION["copy_bytes_per_second"])
+    return (calibration["fixed_seconds"] + passes * out_elements / rate + rows * calibration["row_seconds"]
+            + phase_elements * itemsize / gather_rate
+            + out_elements * itemsize / _cost.CALIBRATION["copy_bytes_per_second"]
+            + blocks * (passes + math.prod(geometry.stride) + 1) * calibration["call_seconds"])
+
+
+RECORD = Algorithm("depthwise", exact=True, why_ineligible=why_ineligible, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

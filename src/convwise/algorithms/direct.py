@@ -1,8 +1,8 @@
 """The slow, obviously correct reference: one loop over kernel taps.
 
 For each kernel tap the strided slice of the (zero-padded) input that the tap meets at
-every output position is multiplied by that tap's weights and accumulated. Each fast
-algorithm is tested against these three functions.
+every output position is multiplied by that tap's weights and accumulated. Every other
+algorithm is tested against these three kernels (``tests/test_algorithm_grid.py``).
 """
 
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
+from . import _cost
+from ._record import Algorithm, Problem
+from ._windows import crop, pad_zeros, scatter_size, tap_window
+
+__all__ = ["forward", "transpose", "weight_grad", "cost", "RECORD"]
 
 
-def tap_window(tap: tuple[int, ...], geometry: ConvGeometry) -> tuple[slice, ...]:
-    """Slices of the padded input that kernel tap ``tap`` meets across all outputs."""
-    return tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                 for t, d, o, s in zip(tap, geometry.dilation, geometry.output_size, geometry.stride))
-
-
-def pad_zeros(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    if not any(lo or hi for lo, hi in geometry.padding):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), *geometry.padding))
-
-
-def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     padded = pad_zeros(x, geometry).reshape(n, groups, c_in // groups, *geometry.padded_size)
@@ -37,8 +29,8 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     return y.reshape(n, c_out, *geometry.output_size)
 
 
-def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    """Gradient of ``conv_forward`` with respect to the weight: a correlation of x with dy."""
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """Gradient of :func:`forward` with respect to the weight: a correlation of x with dy."""
     n, c_in = x.shape[:2]
     c_out = grad_output.shape[1]
     padded = pad_zeros(x, geometry).reshape(n, groups, c_in // groups, *geometry.padded_size)
@@ -50,28 +42,26 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     return grad.reshape(c_out, c_in // groups, *geometry.kernel_size)
 
 
-def full_size(geometry: TransposeGeometry) -> tuple[int, ...]:
-    """Size of the uncropped scatter buffer of a transposed convolution."""
-    return tuple(max(stretched + k_eff - 1, lo + o) for stretched, k_eff, (lo, _), o in
-                 zip(geometry.stretched_size, geometry.effective_kernel, geometry.padding, geometry.output_size))
-
-
-def crop(buffer: np.ndarray, geometry: TransposeGeometry) -> np.ndarray:
-    return buffer[(...,) + tuple(slice(lo, lo + o) for (lo, _), o in zip(geometry.padding, geometry.output_size))]
-
-
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
     """Scatter each input cell times each tap into a buffer, then crop the padding."""
     n, c_in = x.shape[:2]
     c_out = weight.shape[1] * groups
     xg = x.reshape(n, groups, c_in // groups, *geometry.input_size)
     w = weight.reshape(groups, c_in // groups, c_out // groups, *geometry.kernel_size)
-    buffer = np.zeros((n, groups, c_out // groups, *full_size(geometry)), dtype=x.dtype)
-    forward = geometry.forward
+    buffer = np.zeros((n, groups, c_out // groups, *scatter_size(geometry)), dtype=x.dtype)
+    forward_geometry = geometry.forward
     for tap in np.ndindex(*geometry.kernel_size):
-        region = tap_window(tap, forward)
+        region = tap_window(tap, forward_geometry)
         buffer[(slice(None),) * 3 + region] += np.einsum("ngc...,gco->ngo...", xg, w[(...,) + tap])
     return np.ascontiguousarray(crop(buffer, geometry)).reshape(n, c_out, *geometry.output_size)
 
 
-register("direct", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
+def cost(problem: Problem) -> float:
+    """One NumPy ``einsum`` per tap over the whole problem."""
+    n, c_in, c_out, taps, positions = problem.conv
+    flops = 2.0 * n * c_out * (c_in // problem.groups) * taps * positions
+    return flops / _cost.CALIBRATION["einsum_flops"] + _cost.call_seconds(10 * taps)
+
+
+RECORD = Algorithm("direct", exact=True, why_ineligible=lambda problem: None, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

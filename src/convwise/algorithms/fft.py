@@ -32,26 +32,15 @@ How it works, per call:
    from one batched ``rfftn`` over all filters or, for small kernels, from separable
    DFT-matrix GEMMs (``(F, q) @ (q, C_out*C_in/g)``), whichever the model says is cheaper.
 5. **Workspace and threads**: tiles are processed in chunks (over the batch, then over rows
-   of tiles, about :data:`_FFT_CHUNK_BYTES` each) and filters in chunks of output
+   of tiles, about :data:`_fft_plan.FFT_CHUNK_BYTES` each) and filters in chunks of output
    channels so scratch stays within ``get_config().workspace_bytes``. With
    ``threads > 1`` the chunks (and filter-spectrum pieces) run on a thread pool, each with
-   single-threaded BLAS and ``workers=1`` FFTs (:func:`run_parallel`).
+   single-threaded BLAS and ``workers=1`` FFTs (:func:`convwise.algorithms._parallel.run`).
 
 float32 runs in complex64 where the error bound holds (see :func:`eligible`), float64 in
 complex128.
 
-Cost model (:func:`cost`, :func:`_plan_cost`): flop-equivalents comparable with
-``2 * MACs`` of a GEMM convolution, i.e. predicted seconds times the selector's GEMM rate
-(55 GFLOP/s per thread). Calibrated on the 2-core dev VM under load, one thread, per
-stage (median of 7-9 runs): forward real FFTs ran at ~7 GFLOP/s counting
-``2.5 P log2 P`` (weight :data:`_FFT_WEIGHT` 8), inverse ones at 3-5 (:data:`_IFFT_WEIGHT`
-12), plus :data:`_LINE_WEIGHT` per 1-D line (small blocks); the contraction cgemm at
-~55 GFLOP/s (8 flops per complex MAC, weight 1, plus :data:`_MATMUL_CALL` per small GEMM);
-DFT-matrix filter spectra at ~20-40 GFLOP/s (:data:`_DFT_WEIGHT`); copies (gather,
-scatter, spectra written) at ~1 ns per element (:data:`_ELEMENT_WEIGHT` 50). With these,
-predicted and measured times of whole calls for the block lengths tried agreed within
-about 1.5x on the k13 2-D, k31 1-D and k11-stride-4 benchmark layers (the model ranks
-block lengths; the machine's load made single timings vary 2x).
+Cost (:func:`cost`, seconds) and the choice of block lengths: :mod:`._fft_plan`.
 """
 
 from __future__ import annotations
@@ -63,162 +52,19 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import as_strided
 
-from .._config import blas_controllable, get_config, single_threaded_blas
+from .._config import get_config
 from .._workspace import scratch, with_scratch
-from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
+from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
+from . import _cost, _fft_plan, _parallel
+from ._parallel import plan_tiles
+from ._record import Algorithm, Problem
+from ._windows import direct_operands, phase_split
 
-__all__ = ["forward", "transpose", "weight_grad", "correlate", "eligible", "ineligible_reason", "cost",
-           "weight_grad_cost", "plan"]
-
-# weights of the cost model (flop-equivalents per flop of that kind, big sgemm at the
-# selector's 55 GFLOP/s per thread = 1); calibration in the module notes
-_FFT_WEIGHT = 8.0           # per 2.5 P log2 P flop of a forward real FFT (~7 GFLOP/s)
-_IFFT_WEIGHT = 12.0         # inverse real FFT (~3-5 GFLOP/s)
-_LINE_WEIGHT = 800.0        # fixed cost of one 1-D transform line (dominates small blocks)
-_DFT_WEIGHT = 1.5           # filter spectra by DFT-matrix cgemm (small K, memory bound)
-_LOOP_WEIGHT = 40.0         # per complex multiply-add term of the broadcast contraction
-_ELEMENT_WEIGHT = 50.0      # per element copied (gather, scatter, spectra written)
-_MATMUL_CALL = 3e4          # fixed overhead of one small GEMM call in a batched matmul
-_FFT_CHUNK_BYTES = 8 << 20   # scratch per chunk of tiles (one worker)
-_MIN_COLUMNS = 64           # tiles per chunk below which the contraction GEMMs get narrow
-_IDFT_FLOPS_RATIO = 4.0     # inverse by DFT-matrix GEMMs while they do < this many times the FFT's flops
-_LOOP_CHANNELS = 4          # contraction by broadcast multiply-add when C_in (per group) <= this
+__all__ = ["forward", "transpose", "weight_grad", "correlate", "why_ineligible", "cost", "RECORD"]
 
 # float32 accuracy guard: complex64 FFT error grows with the transform size and the
 # number of terms summed; beyond this many terms per output we compute in complex128.
 _FLOAT32_MAX_TERMS = 1 << 22
-
-
-# --------------------------------------------------------------------------- threads
-
-_POOLS: dict = {}
-
-
-def run_parallel(tasks, threads: int) -> None:
-    """Run independent ``tasks`` (callables writing disjoint outputs) on ``threads`` threads.
-
-    Each worker calls single-threaded BLAS (and ``scipy.fft`` with ``workers=1``) on a
-    whole chunk: on the shared 2-core dev VM this measured 2-30x faster than letting
-    OpenBLAS split every small GEMM over its threads, which synchronise on each call and
-    stall whenever one of them is descheduled. Without threadpoolctl, or with one thread
-    or one task, the tasks run in order in this thread (BLAS keeps its own setting).
-    """
-    if threads < 2 or len(tasks) < 2 or not blas_controllable():
-        for task in tasks:
-            task()
-        return
-    pool = _POOLS.get(threads)
-    if pool is None:
-        import concurrent.futures
-        pool = _POOLS.setdefault(threads, concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="convwise"))
-    with single_threaded_blas():
-        futures = [pool.submit(task) for task in tasks]
-        for future in futures:
-            future.result()
-
-
-# --------------------------------------------------------------------------- planning
-
-
-def _fft_flops(points: int) -> float:
-    return 2.5 * points * math.log2(max(points, 2))
-
-
-def _kernel_spectrum_flops(q: tuple[int, ...], lengths: tuple[int, ...]) -> tuple[float, bool]:
-    """Flop-equivalents of one filter spectrum, and whether the DFT-matrix route is cheaper."""
-    points = math.prod(lengths)
-    fft = _FFT_WEIGHT * _fft_flops(points)
-    # separable DFT as complex GEMMs: last axis to the half spectrum, then each other axis
-    sizes = list(q)
-    sizes[-1] = lengths[-1] // 2 + 1
-    macs = math.prod(q) * sizes[-1]
-    for axis in range(len(q) - 2, -1, -1):
-        rows = math.prod(sizes) // sizes[axis]
-        macs += rows * q[axis] * lengths[axis]
-        sizes[axis] = lengths[axis]
-    dft = 8.0 * macs * _DFT_WEIGHT
-    return (min(fft, dft), dft < fft)
-
-
-def _candidates(q: int, m: int) -> list[int]:
-    """Block lengths worth trying for one dimension: ``2^k`` and ``3 * 2^k`` from about
-    ``1.5 q`` (pocketfft measured 2-4x slower per point on lengths with other factors,
-    e.g. 288 = 2^5 3^2 against 256), and the fast length of one block covering everything."""
-    top = scipy.fft.next_fast_len(m, real=True)
-    lengths = {top}
-    for base in (2, 3):
-        value = base
-        while value < top:
-            if value >= max(q + 1, (3 * q) // 2, 4):
-                lengths.add(value)
-            value *= 2
-    return sorted(v for v in lengths if v >= q)
-
-
-@functools.lru_cache(maxsize=4096)
-def plan(batch: int, channels: int, out_channels: int, groups: int, q: tuple[int, ...], out: tuple[int, ...],
-         itemsize: int, budget: int) -> tuple[float, tuple[int, ...], int] | None:
-    """Cheapest block lengths for a stride-1 valid correlation in the phase domain.
-
-    ``channels`` counts (phase) input channels, ``q`` the (phase) kernel and ``out`` the
-    output size. Returns ``(cost, lengths, peak_bytes)``, where ``peak_bytes`` is the
-    smallest workspace the plan needs (one row of tiles of one sample plus one chunk of
-    filter spectra).
-    """
-    per_dim = [_candidates(k, o + k - 1) for k, o in zip(q, out)]
-    best = None
-    for lengths in _product(per_dim):
-        flops, peak = _plan_cost(batch, channels, out_channels, groups, q, out, lengths, itemsize)
-        if peak <= budget and (best is None or flops < best[0]):
-            best = (flops, lengths, peak)
-    return best
-
-
-def _plan_cost(batch, channels, out_channels, groups, q, out, lengths, itemsize) -> tuple[float, int]:
-    """``(flop-equivalents, peak workspace bytes)`` of one block-length choice (module notes)."""
-    c_in_g = channels // groups
-    blocks = tuple(length - k + 1 for length, k in zip(lengths, q))
-    tiles = math.prod(-(-o // b) for o, b in zip(out, blocks))
-    points = math.prod(lengths)
-    freqs = points // lengths[-1] * (lengths[-1] // 2 + 1)
-    n_tiles = batch * tiles
-    lines = sum(points // length for length in lengths)                   # 1-D transforms per tile
-    ffts = n_tiles * (channels + out_channels) * lines * _LINE_WEIGHT
-    ffts += n_tiles * _fft_flops(points) * (channels * _FFT_WEIGHT + out_channels * _IFFT_WEIGHT)
-    terms = n_tiles * out_channels * c_in_g * freqs
-    if c_in_g <= _LOOP_CHANNELS:
-        contraction = _LOOP_WEIGHT * terms
-    else:
-        row_tiles = tiles // -(-out[0] // blocks[0])
-        tile_bytes = _tile_bytes(channels, out_channels, points, freqs, itemsize)
-        cols = min(n_tiles, max(_MIN_COLUMNS, _FFT_CHUNK_BYTES // tile_bytes, row_tiles))   # tiles per GEMM
-        contraction = 8.0 * terms * (1 + 16 / cols) + _MATMUL_CALL * freqs * groups * -(-n_tiles // cols)
-    kernel_flops, _ = _kernel_spectrum_flops(q, lengths)
-    spectra = out_channels * c_in_g * (kernel_flops + 2 * _ELEMENT_WEIGHT * freqs)
-    region = math.prod(o + k - 1 for o, k in zip(out, q))
-    elements = batch * (channels * region + out_channels * math.prod(out))              # gather, scatter
-    flops = ffts + contraction + spectra + _ELEMENT_WEIGHT * elements
-    row_tiles = tiles // -(-out[0] // blocks[0])
-    peak = row_tiles * _tile_bytes(channels, out_channels, points, freqs, itemsize) + 3 * c_in_g * freqs * 2 * itemsize
-    return flops, peak
-
-
-def _tile_bytes(channels: int, out_channels: int, points: int, freqs: int, itemsize: int) -> int:
-    """Scratch of one tile: gathered input and its spectrum (input side); product spectrum,
-    the real inverse transform and (for ragged edges) the reordered output."""
-    return (channels * (points * itemsize + 2 * freqs * itemsize)
-            + out_channels * (2 * freqs * itemsize + 2 * points * itemsize))
-
-
-def _product(lists):
-    if not lists:
-        yield ()
-        return
-    for head in lists[0]:
-        for tail in _product(lists[1:]):
-            yield (head,) + tail
 
 
 # --------------------------------------------------------------------------- the core
@@ -239,7 +85,6 @@ def _complex_dtype(dtype, terms: int):
 def _phase_kernel(weight, k_eff, q, stride, dilation):
     """Dilate and polyphase-split a filter bank: ``(C_out, C_g * prod(s), *q)``."""
     c_out, c_g = weight.shape[:2]
-    ndim = len(q)
     full = tuple(qq * s for qq, s in zip(q, stride))
     if full == tuple(weight.shape[2:]) and all(d == 1 for d in dilation):
         wd = weight
@@ -248,9 +93,7 @@ def _phase_kernel(weight, k_eff, q, stride, dilation):
         wd[(slice(None), slice(None)) + tuple(slice(0, ke, d) for ke, d in zip(k_eff, dilation))] = weight
     if all(s == 1 for s in stride):
         return wd
-    split = wd.reshape((c_out, c_g) + tuple(v for qq, s in zip(q, stride) for v in (qq, s)))
-    order = (0, 1) + tuple(3 + 2 * i for i in range(ndim)) + tuple(2 + 2 * i for i in range(ndim))
-    return split.transpose(order).reshape(c_out, c_g * math.prod(stride), *q)
+    return phase_split(wd, stride).reshape(c_out, c_g * math.prod(stride), *q)
 
 
 def _dft_matrix(q: int, length: int, half: bool, cdtype):
@@ -308,7 +151,7 @@ def _kernel_spectrum(wp, lengths, cdtype, use_dft, threads, pad):
             _spectrum_piece(np.ascontiguousarray(w[..., lo:hi]), lengths, cdtype, use_dft, part)
             out[..., lo:hi] = part
 
-    run_parallel([functools.partial(piece, lo, hi) for lo, hi in bounds if hi > lo], threads)
+    _parallel.run([functools.partial(piece, lo, hi) for lo, hi in bounds if hi > lo], threads)
     return out.reshape(freq_shape + (c_out, c_g))
 
 
@@ -334,14 +177,11 @@ def _gather(x, start, stride, region, dims):
 
 
 def _polyphase(buffer, stride):
+    """``(b, C, *S)`` -> ``(b, C * prod(s), *S/s)``: stride phases as extra channels."""
     if all(s == 1 for s in stride):
         return buffer
-    b, c = buffer.shape[:2]
-    ndim = len(stride)
-    m = tuple(n // s for n, s in zip(buffer.shape[2:], stride))
-    split = buffer.reshape((b, c) + tuple(v for mm, s in zip(m, stride) for v in (mm, s)))
-    order = (0, 1) + tuple(3 + 2 * i for i in range(ndim)) + tuple(2 + 2 * i for i in range(ndim))
-    return split.transpose(order).reshape(b, c * math.prod(stride), *m)
+    split = phase_split(buffer, stride)                         # (b, C, *s, *m)
+    return split.reshape(split.shape[0], -1, *split.shape[2 + len(stride):])
 
 
 def correlate(x, weight, start, output_size, stride, dilation, groups):
@@ -364,9 +204,9 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
     csize = np.dtype(cdtype).itemsize
     budget = get_config().workspace_bytes
     threads = get_config().threads
-    chosen = plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, budget)
+    chosen = _fft_plan.plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, budget)
     if chosen is None:
-        smallest = plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, 1 << 62)[2]
+        smallest = _fft_plan.plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, 1 << 62)[2]
         raise ValueError(f"fft convolution needs at least {smallest / 2**20:.1f} MiB of workspace, more than "
                          f"the configured workspace_mib={get_config().workspace_mib:g}")
     lengths = chosen[1]
@@ -378,7 +218,7 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
 
     # filter spectra in chunks of output channels: whole groups, or a part of one group
     per_filter = 3 * c_in_g * freqs * csize          # spectrum plus its construction temporaries
-    per_tile = _tile_bytes(c_in_g, c_out_g, points, freqs, csize // 2)
+    per_tile = _fft_plan.tile_bytes(c_in_g, c_out_g, points, freqs, csize // 2)
     row_tiles = math.prod(tiles[1:])
     w_budget = max(budget - row_tiles * per_tile, budget // 4)
     co_step = max(1, min(c_out, w_budget // max(per_filter, 1)))
@@ -389,9 +229,9 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
         chunks = [(g * c_out_g + co, g * c_out_g + min(co + co_step, c_out_g))
                   for g in range(groups) for co in range(0, c_out_g, co_step)]
     wp = _phase_kernel(weight, k_eff, q, stride, dilation)
-    _, use_dft = _kernel_spectrum_flops(tuple(q), lengths)
+    _, use_dft = _fft_plan.kernel_spectrum_flops(tuple(q), lengths)
     c_in_orig_g = c_in // groups
-    loop = c_in_g <= _LOOP_CHANNELS
+    loop = c_in_g <= _fft_plan.LOOP_CHANNELS
 
     y = np.empty((n, c_out, *output_size), dtype=x.dtype)
     geometry = (start, stride, tiles, blocks, lengths, output_size, cdtype)
@@ -402,31 +242,17 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
             spectrum = _kernel_spectrum(wp[co0:co1], lengths, cdtype, use_dft, threads, pad)  # (*F, co, cg)
             spectrum = spectrum.reshape(freqs, chunk_g, (co1 - co0) // chunk_g, c_in_g)      # (F, g, co, cg)
             x_groups = x[:, g0 * c_in_orig_g:g1 * c_in_orig_g]
-            row_bytes = row_tiles * _tile_bytes(chunk_g * c_in_g, co1 - co0, points, freqs, csize // 2)
+            row_bytes = row_tiles * _fft_plan.tile_bytes(chunk_g * c_in_g, co1 - co0, points, freqs, csize // 2)
             available = max(budget - spectrum.nbytes, row_bytes)
             workers = max(1, min(threads, available // row_bytes))
-            # about _FFT_CHUNK_BYTES per piece, but wide enough (>= _MIN_COLUMNS tiles) for an
+            # about _fft_plan.FFT_CHUNK_BYTES per piece, but wide enough (>= _fft_plan.MIN_COLUMNS tiles) for an
             # efficient GEMM where the budget allows
-            wide = row_bytes * -(-_MIN_COLUMNS // max(row_tiles, 1))
-            pieces = _chunks(n, tiles[0], row_bytes, min(available // workers, max(_FFT_CHUNK_BYTES, wide)), workers)
-            run_parallel([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
+            wide = row_bytes * -(-_fft_plan.MIN_COLUMNS // max(row_tiles, 1))
+            target = min(available // workers, max(_fft_plan.FFT_CHUNK_BYTES, wide))
+            pieces = plan_tiles(n, tiles[0], lambda b, r, size=row_bytes: b * r * size, target, workers)
+            _parallel.run([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
                           for batch, rows in pieces], workers)
     return y
-
-
-def _chunks(batch: int, rows: int, row_bytes: int, target: int, threads: int) -> list[tuple[slice, slice]]:
-    """(batch, row) pieces of about ``target`` bytes of scratch (at least one row each), and
-    at least ``threads`` of them where the work allows."""
-    if batch == 0 or rows == 0:
-        return []
-    per_sample = row_bytes * rows
-    if per_sample <= target and batch >= threads:
-        step = max(1, min(-(-batch // threads), target // max(per_sample, 1)))
-        return [(slice(b, min(b + step, batch)), slice(0, rows)) for b in range(0, batch, step)]
-    pieces = max(-(-threads // batch), -(-per_sample // max(target, 1)))
-    row_step = max(1, -(-rows // pieces))
-    return [(slice(b, b + 1), slice(r, min(r + row_step, rows)))
-            for b in range(batch) for r in range(0, rows, row_step)]
 
 
 def _writable_view(array, shape):
@@ -436,22 +262,6 @@ def _writable_view(array, shape):
     return view
 
 
-
-
-def _inverse_by_dft(lengths, blocks) -> bool:
-    """Whether the valid outputs are cheaper by DFT matrices (cgemm) than by an inverse real
-    FFT of the whole tile. The GEMMs run ~10x faster per flop than pocketfft's small
-    transforms, so they win while they do less than :data:`_IDFT_FLOPS_RATIO` times the
-    FFT's ``2.5 P log2 P`` flops (24x24 tiles of a k13 layer: 1.6 vs 3.7-4.1 ms per chunk)."""
-    points = math.prod(lengths)
-    flops = 0.0
-    done = 1
-    for axis, (length, block) in enumerate(zip(lengths, blocks)):
-        size = length // 2 + 1 if axis == len(lengths) - 1 else length
-        rest = math.prod(lengths[axis + 1:-1]) * (lengths[-1] // 2 + 1) if axis < len(lengths) - 1 else 1
-        flops += 8.0 * done * block * size * rest
-        done *= block
-    return flops < _IDFT_FLOPS_RATIO * _fft_flops(points)
 
 
 def _idft_matrix(length: int, block: int, half: bool, cdtype):
@@ -474,7 +284,7 @@ def _inverse(pad, spec_y, lengths, blocks):
     ndim = len(lengths)
     freq_shape = spec_y.shape[:ndim]
     rest = spec_y.shape[ndim:]
-    if not _inverse_by_dft(lengths, blocks):
+    if not _fft_plan.inverse_by_dft(lengths, blocks):
         out = scipy.fft.irfftn(spec_y, s=lengths, axes=range(ndim), workers=1)          # (*L, ...)
         return out[tuple(slice(0, b) for b in blocks)]
     current = spec_y
@@ -575,29 +385,12 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     return correlate(x, weight, start, geometry.output_size, geometry.stride, geometry.dilation, groups)
 
 
-def _stuff(x: np.ndarray, stride) -> np.ndarray:
-    if all(s == 1 for s in stride):
-        return x
-    n, c = x.shape[:2]
-    out = np.zeros((n, c, *((i - 1) * s + 1 for i, s in zip(x.shape[2:], stride))), dtype=x.dtype)
-    out[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)] = x
-    return out
-
-
-def _transpose_weight(weight: np.ndarray, groups: int) -> np.ndarray:
-    """``(C_in, C_out/g, *K)`` transposed-conv weight -> flipped ``(C_out, C_in/g, *K)`` forward weight."""
-    c_in, c_out_g = weight.shape[:2]
-    kernel = weight.shape[2:]
-    w = weight.reshape(groups, c_in // groups, c_out_g, *kernel).swapaxes(1, 2)
-    w = w.reshape(groups * c_out_g, c_in // groups, *kernel)
-    return np.ascontiguousarray(w[(slice(None), slice(None)) + (slice(None, None, -1),) * len(kernel)])
-
-
 def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
-    """Transposed convolution: the zero-stuffed input correlated with the flipped filters."""
-    start = tuple(lo - (k_eff - 1) for (lo, _), k_eff in zip(geometry.padding, geometry.effective_kernel))
-    return correlate(_stuff(x, geometry.stride), _transpose_weight(weight, groups), start, geometry.output_size,
-                     (1,) * geometry.ndim, geometry.dilation, groups)
+    """Transposed convolution: the equivalent direct convolution (stretched input, flipped filters)."""
+    operands = direct_operands(x, weight, geometry, groups)
+    if operands is None:                               # every input cell cropped away: the output is zero
+        return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
 def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
@@ -619,72 +412,56 @@ def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, 
     return np.ascontiguousarray(np.swapaxes(grad, 0, 1))
 
 
-# --------------------------------------------------------------------------- selector hooks
+# --------------------------------------------------------------------------- record
 
 
-def _problem(x_shape, w_shape, geometry, groups):
-    """``(batch, channels, out_channels, groups, q, out)`` of the core correlation of a forward
-    (:class:`ConvGeometry`) or transposed (:class:`TransposeGeometry`) convolution."""
-    if isinstance(geometry, TransposeGeometry):
-        c_out = w_shape[1] * groups
-        q = geometry.effective_kernel
-        return x_shape[0], x_shape[1], c_out, groups, tuple(q), tuple(geometry.output_size)
+def _core_problem(problem: Problem):
+    """``(batch, channels, out_channels, groups, q, out)`` of the core correlation (phase domain)."""
+    geometry, groups = problem.geometry, problem.groups
+    if problem.kind == "weight_grad":
+        n, c_in = problem.x_shape[:2]
+        k_eff = tuple(s * (o - 1) + 1 for o, s in zip(geometry.output_size, geometry.stride))
+        q = tuple(-(-k // d) for k, d in zip(k_eff, geometry.dilation))
+        return c_in // groups, groups * n * math.prod(geometry.dilation), problem.w_shape[0], groups, q, \
+            tuple(geometry.kernel_size)
+    if problem.kind == "transpose":
+        direct = transpose_as_direct(geometry).geometry
+        return problem.x_shape[0], problem.x_shape[1], problem.w_shape[1] * groups, groups, \
+            tuple(direct.effective_kernel), tuple(direct.output_size)
     _, q = _phase_sizes(geometry.output_size, geometry.kernel_size, geometry.stride, geometry.dilation)
-    phases = math.prod(geometry.stride)
-    return x_shape[0], x_shape[1] * phases, w_shape[0], groups, tuple(q), tuple(geometry.output_size)
+    return problem.x_shape[0], problem.x_shape[1] * math.prod(geometry.stride), problem.w_shape[0], groups, q, \
+        tuple(geometry.output_size)
 
 
-def _weight_grad_problem(x_shape, w_shape, geometry, groups):
-    n, c_in = x_shape[:2]
-    k_eff = tuple(s * (o - 1) + 1 for o, s in zip(geometry.output_size, geometry.stride))
-    q = tuple(-(-k // d) for k, d in zip(k_eff, geometry.dilation))
-    phases = math.prod(geometry.dilation)
-    return c_in // groups, groups * n * phases, w_shape[0], groups, q, tuple(geometry.kernel_size)
+def _plan_for(problem: Problem):
+    core = _core_problem(problem)
+    terms = core[1] // core[3] * math.prod(core[4])
+    itemsize = 8 if problem.dtype == "float64" or terms > _FLOAT32_MAX_TERMS else 4
+    return _fft_plan.plan(*core, itemsize, get_config().workspace_bytes)
 
 
-def _itemsize(dtype, problem) -> int:
-    terms = problem[1] // problem[3] * math.prod(problem[4])
-    return 8 if np.dtype(dtype) == np.float64 or terms > _FLOAT32_MAX_TERMS else 4
-
-
-def _kind_problem(kind, x_shape, w_shape, geometry, groups):
-    if kind == "weight_grad":
-        return _weight_grad_problem(x_shape, w_shape, geometry, groups)
-    if kind not in ("forward", "transpose"):
-        raise ValueError(f"fft: kind must be 'forward', 'transpose' or 'weight_grad', got kind={kind!r}")
-    return _problem(x_shape, w_shape, geometry, groups)
-
-
-def eligible(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> bool:
-    """True for float32/float64, any dimensionality, stride, dilation, padding and groups, as
-    long as the smallest block plan fits the workspace budget. float32 accuracy is kept by
-    switching to complex128 when more than ``2**22`` terms are summed per output.
-
-    ``kind``: ``"forward"``/``"transpose"`` (geometry a ConvGeometry/TransposeGeometry, shapes
-    of x and weight) or ``"weight_grad"`` (the forward problem's shapes and geometry).
-    """
-    return ineligible_reason(x_shape, w_shape, geometry, groups, dtype, kind=kind) is None
-
-
-def ineligible_reason(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> str | None:
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        return f"it computes float32/float64 only, got dtype={np.dtype(dtype).name}"
-    problem = _kind_problem(kind, x_shape, w_shape, geometry, groups)
-    if plan(*problem, _itemsize(dtype, problem), get_config().workspace_bytes) is None:
-        return (f"its smallest block plan does not fit the workspace budget of "
-                f"{get_config().workspace_mib:g} MiB")
+def why_ineligible(problem: Problem) -> str | None:
+    """Any dimensionality, stride, dilation, padding and groups, as long as the smallest block
+    plan fits the workspace budget (float32 accuracy is kept by switching to complex128 when
+    more than ``2**22`` terms are summed per output)."""
+    if problem.kind == "transpose" and transpose_as_direct(problem.geometry).empty:
+        return None
+    if _plan_for(problem) is None:
+        return f"its smallest block plan does not fit the workspace budget of {get_config().workspace_mib:g} MiB"
     return None
 
 
-def cost(x_shape, w_shape, geometry, groups: int, *, kind: str = "forward") -> float:
-    """Estimated flop-equivalents (comparable with ``2 * MACs`` of GEMM; see module notes);
-    ``inf`` when no plan fits the workspace budget. ``kind`` as in :func:`eligible`."""
-    found = plan(*_kind_problem(kind, x_shape, w_shape, geometry, groups), 4, get_config().workspace_bytes)
-    return math.inf if found is None else found[0]
+def cost(problem: Problem) -> float:
+    """The cheapest block plan's flop-equivalents (for this problem's kind) at the GEMM rate,
+    scaled and offset as calibrated (``calibration.json`` "fft")."""
+    if problem.kind == "transpose" and transpose_as_direct(problem.geometry).empty:
+        return _cost.call_seconds()
+    found = _plan_for(problem)
+    if found is None:
+        return math.inf
+    weights = _cost.CALIBRATION["fft"]
+    return weights["scale"] * found[0] / _cost.gemm_rate(problem.itemsize) + weights["overhead_seconds"]
 
 
-def weight_grad_cost(x_shape, w_shape, geometry, groups: int) -> float:
-    return cost(x_shape, w_shape, geometry, groups, kind="weight_grad")
-
-
-register("fft", forward=forward, transpose=transpose, weight_grad=weight_grad)
+RECORD = Algorithm("fft", exact=False, why_ineligible=why_ineligible, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

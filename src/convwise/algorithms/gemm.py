@@ -4,16 +4,15 @@ Layout: for each sample (and group) the columns are a C-contiguous ``(C_in/group
 matrix (``K`` kernel taps, ``L`` output positions), so that ``W (C_out, C_in*K) @ cols``
 lands directly in the NCHW output through ``np.matmul(..., out=...)`` with no transpose
 or copy of the result. One reused column buffer is the only large scratch allocation; it
-is filled tile by tile (over the batch, then over rows of the first output dimension) so
-that it stays within the configured workspace budget (:func:`convwise.get_config`) and,
-when the budget allows, within a cache-friendly target size (``TILE_TARGET_BYTES``).
+is filled tile by tile (over the batch, then over rows of the first output dimension;
+:func:`convwise.algorithms._parallel.plan_tiles`) so that it stays within the workspace
+budget and, when the budget allows, within a cache-friendly target (``TILE_TARGET_BYTES``).
 
-A transposed convolution with unit stride is rewritten as an ordinary convolution with
-the flipped, channel-swapped kernel (:func:`transposed_as_conv`), which avoids col2im's
-scatter; strided ones compute the columns ``W^T x`` by GEMM and then, instead of
-col2im's scatter-add into a zero-filled uncropped buffer, gather each output phase
-``y[..., r0::s0, ...]`` (sub-pixel / polyphase decomposition) from the column blocks of the
-taps that reach it (:func:`_polyphase_transpose`).
+A transposed convolution with unit stride is the direct convolution of
+:func:`convwise.arithmetic.transpose_as_direct` (no col2im scatter); strided ones compute
+the columns ``W^T x`` by GEMM and then gather each output phase ``y[..., r0::s0, ...]``
+(sub-pixel / polyphase decomposition) from the column blocks of the taps that reach it
+(:func:`_polyphase_transpose`): 1.1-1.8x faster than col2im's scatter on every layer tried.
 """
 
 from __future__ import annotations
@@ -22,16 +21,17 @@ import itertools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .._config import get_config, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
-from .direct import crop, full_size, tap_window
+from . import _cost
+from ._parallel import plan_tiles
+from ._record import Algorithm, Problem
+from ._windows import direct_operands, windows
 
-__all__ = ["windows", "tiles", "conv_forward", "conv_transpose", "conv_weight_grad", "transposed_as_conv",
-           "workspace_fits", "TILE_TARGET_BYTES"]
+__all__ = ["forward", "transpose", "weight_grad", "cost", "why_ineligible", "workspace_fits", "TILE_TARGET_BYTES",
+           "RECORD"]
 
 #: Preferred size of one column tile. With scratch reused across calls
 #: (:mod:`convwise._workspace`) larger tiles won on the 2-core dev box (1 thread, medians of
@@ -39,44 +39,6 @@ __all__ = ["windows", "tiles", "conv_forward", "conv_transpose", "conv_weight_gr
 #: 3.42 / 3.11 / 2.85, k11 s4 2.92 / 2.68 / 2.48, d4 5.50 / 4.93 / 5.13, N=8 64@56 28.9 /
 #: 28.0 / 27.0. (With fresh scratch every call, page faults had made 2 MiB the best.)
 TILE_TARGET_BYTES = 8 * 2**20
-
-#: Strided transposed convs gather output phases (:func:`_polyphase_transpose`) instead of
-#: col2im's scatter. Interleaved medians (1 thread, 2-core dev box): 1.1-1.8x faster than
-#: col2im on every layer tried (k4 s2, k3 s2 op1, k2 s2, s = k, s > k, dilated, grouped, 1-d, 3-d).
-POLYPHASE = True
-
-
-def windows(padded: np.ndarray, geometry: ConvGeometry, lead: int) -> np.ndarray:
-    """Strided view ``(*lead_dims, *output, *kernel)`` of every window of ``padded``.
-
-    ``lead`` is the number of leading non-spatial axes. No data is copied. Pooling uses
-    the same view (conv and pooling differ only in the reduction).
-    """
-    spatial = tuple(range(lead, padded.ndim))
-    view = sliding_window_view(padded, geometry.effective_kernel, axis=spatial)
-    index = (slice(None),) * lead
-    index += tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(geometry.output_size, geometry.stride))
-    index += tuple(slice(None, None, d) for d in geometry.dilation)
-    return view[index]
-
-
-def tiles(batch: int, rows: int, bytes_per_row: int, target: int | None = None) -> list[tuple[slice, slice]]:
-    """Split ``batch x rows`` work into (batch, row) slices whose scratch fits the budget.
-
-    ``target`` (default: the workspace budget) is the preferred tile size; it is capped
-    by the budget. A single row larger than the budget still forms a tile of its own:
-    callers check :func:`workspace_fits` first.
-    """
-    budget = get_config().workspace_bytes
-    limit = budget if target is None else min(target, budget)
-    per_sample = bytes_per_row * rows
-    if per_sample <= limit:
-        step = max(1, min(batch, limit // max(per_sample, 1)))
-        return [(slice(b, min(b + step, batch)), slice(0, rows)) for b in range(0, batch, step)]
-    row_step = max(1, limit // max(bytes_per_row, 1))
-    row_step = -(-rows // -(-rows // row_step))  # even split: no tiny last tile
-    return [(slice(b, b + 1), slice(r, min(r + row_step, rows))) for b in range(batch) for r in range(0, rows, row_step)]
-
 
 def _row_geometry(geometry: ConvGeometry, rows: slice) -> tuple[ConvGeometry, slice]:
     """Geometry of output rows ``rows`` (first spatial dim) and the padded-input rows it reads."""
@@ -100,28 +62,10 @@ def _tile_bytes(c_in: int, geometry: ConvGeometry, itemsize: int, batch: int, ro
     return batch * (rows * _row_bytes(c_in, geometry, itemsize) + span * padded_row)
 
 
-def workspace_fits(c_in: int, geometry: ConvGeometry, itemsize: int) -> bool:
-    """Whether the smallest tile (one output row of one sample) fits the workspace budget."""
-    return _tile_bytes(c_in, geometry, itemsize, 1, 1) <= get_config().workspace_bytes
-
-
 def _plan(n: int, c_in: int, geometry: ConvGeometry, itemsize: int) -> list[tuple[slice, slice]]:
     """Tiles (batch slice, output-row slice) within ``min(TILE_TARGET_BYTES, budget)``."""
     limit = min(TILE_TARGET_BYTES, get_config().workspace_bytes)
-    rows = geometry.output_size[0]
-    per_sample = _tile_bytes(c_in, geometry, itemsize, 1, rows)
-    if per_sample <= limit:
-        step = max(1, min(n, limit // per_sample))
-        return [(slice(b, min(b + step, n)), slice(0, rows)) for b in range(0, n, step)]
-    low, high = 1, rows                                   # most rows whose tile fits (at least one)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if _tile_bytes(c_in, geometry, itemsize, 1, middle) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    step = -(-rows // -(-rows // low))                    # even split: no tiny last tile
-    return [(slice(b, b + 1), slice(r, min(r + step, rows))) for b in range(n) for r in range(0, rows, step)]
+    return plan_tiles(n, geometry.output_size[0], lambda b, r: _tile_bytes(c_in, geometry, itemsize, b, r), limit)
 
 
 def _fill_columns(out: np.ndarray, padded: np.ndarray, geometry: ConvGeometry) -> None:
@@ -137,6 +81,7 @@ def _padded_rows(x: np.ndarray, geometry: ConvGeometry, batch: slice, inputs: sl
         return x[batch, :, inputs]
     (lo, _), size = geometry.padding[0], geometry.input_size[0]
     shape = (batch.stop - batch.start, x.shape[1], inputs.stop - inputs.start, *geometry.padded_size[1:])
+    assert buffer is not None                     # the caller takes one whenever there is padding
     tile = buffer[:math.prod(shape)].reshape(shape)
     tile.fill(0)
     first, last = max(inputs.start - lo, 0), min(inputs.stop - lo, size)       # real input rows inside
@@ -183,7 +128,7 @@ def _flat_rows(y: np.ndarray, batch: slice, rows: slice) -> np.ndarray:
     return np.reshape(part, part.shape[:3] + (-1,), copy=False)
 
 
-def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     n = x.shape[0]
     c_out = weight.shape[0]
     out = geometry.output_size
@@ -195,7 +140,7 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     return y.reshape(n, c_out, *out)
 
 
-def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     c_in = x.shape[1]
     n, c_out = grad_output.shape[:2]
     out = geometry.output_size
@@ -210,91 +155,38 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     return grad.reshape(c_out, c_in // groups, *geometry.kernel_size)
 
 
-def transposed_as_conv(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int):
-    """Rewrite a unit-stride transposed convolution as an ordinary one.
-
-    Returns ``(x', weight', geometry')`` with ``conv(x', weight', geometry') ==
-    conv_transpose(x, weight, geometry)``: the kernel is flipped and its channel axes
-    swapped, the padding becomes ``k_eff - 1 - padding`` (input cropped where negative).
-    Only valid when every stride is 1.
-    """
-    c_in = x.shape[1]
-    c_out = weight.shape[1] * groups
-    spatial = geometry.ndim
-    w = weight.reshape(groups, c_in // groups, c_out // groups, *geometry.kernel_size).swapaxes(1, 2)
-    w = np.ascontiguousarray(w[(...,) + (slice(None, None, -1),) * spatial]).reshape(c_out, c_in // groups,
-                                                                                     *geometry.kernel_size)
-    crop_index, sizes, pads = [], [], []
-    for i, k_eff, (lo, hi), extra in zip(geometry.input_size, geometry.effective_kernel, geometry.padding,
-                                         geometry.output_padding):
-        low, high = k_eff - 1 - lo, k_eff - 1 - hi + extra
-        start, stop = max(0, -low), i - max(0, -high)
-        crop_index.append(slice(start, stop))
-        sizes.append(stop - start)
-        pads.append((max(0, low), max(0, high)))
-    if any(s.start or s.stop != i for s, i in zip(crop_index, geometry.input_size)):
-        x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(crop_index)])
-    forward = ConvGeometry(tuple(sizes), geometry.kernel_size, geometry.stride, tuple(pads), geometry.dilation,
-                           geometry.output_size)
-    return x, w, forward
-
-
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
-    """Unit stride: a forward GEMM conv (:func:`transposed_as_conv`); else GEMM + phase gather.
-
-    ``POLYPHASE = False`` restores the col2im scatter (kept for comparison and as the
-    route of degenerate geometries).
-    """
-    if all(s == 1 for s in geometry.stride) and all(o > 0 for o in geometry.output_size):
-        x2, w2, forward = transposed_as_conv(x, weight, geometry, groups)
-        if all(s > 0 for s in forward.input_size):
-            return conv_forward(x2, w2, forward, groups)
-    if POLYPHASE and any(s > 1 for s in geometry.stride) and all(o > 0 for o in geometry.output_size):
-        y = _polyphase_transpose(x, weight, geometry, groups)
-        if y is not None:
-            return y
-    return _col2im_transpose(x, weight, geometry, groups)
-
-
-def _col2im_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
-    """Columns = W^T x by one GEMM per batch tile, then scatter-add them (col2im)."""
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[1] * groups
-    kernel = geometry.kernel_size
-    w = weight.reshape(groups, c_in // groups, -1).transpose(0, 2, 1)          # (g, co*K, ci)
-    xg = x.reshape(n, groups, c_in // groups, -1)
-    buffer = np.zeros((n, groups, c_out // groups, *full_size(geometry)), dtype=x.dtype)
-    forward = geometry.forward
-    per_sample = c_out * math.prod(kernel) * math.prod(geometry.input_size) * x.itemsize
-    for batch, _ in tiles(n, 1, per_sample):
-        cols = np.matmul(w, xg[batch])                                        # (b, g, co*K, L_in)
-        cols = cols.reshape(cols.shape[0], groups, c_out // groups, *kernel, *geometry.input_size)
-        for tap in np.ndindex(*kernel):
-            buffer[(batch, slice(None), slice(None)) + tap_window(tap, forward)] += cols[(slice(None),) * 3 + tap]
-    return np.ascontiguousarray(crop(buffer, geometry)).reshape(n, c_out, *geometry.output_size)
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit stride: the direct GEMM convolution it equals; strided: GEMM + output-phase gather."""
+    if all(s == 1 for s in geometry.stride):
+        operands = direct_operands(x, weight, geometry, groups)
+        if operands is not None:
+            return forward(operands[0], operands[1], operands[2], groups)
+    return _polyphase_transpose(x, weight, geometry, groups)
 
 
 def _phases_1d(size: int, kernel: int, stride: int, lo: int, dilation: int, out: int):
-    """The output phases of one dimension: ``[(r, count, [(tap, dst, src), ...]), ...]``.
+    """The output phases of one dimension that some tap reaches: ``[(r, count, [(tap, dst, src), ...]), ...]``,
+    and whether other phases exist (they receive no tap: zero).
 
     Output ``o = q * stride + r`` (``q < count``) receives tap ``t`` from input
     ``i = q + c`` with ``c = (r + lo - t * dilation) / stride`` whenever that is an integer:
     ``dst`` is the slice of ``q`` with ``0 <= q + c < size`` and ``src`` the matching inputs.
-    Taps that reach no output of the phase are left out; a phase with no taps is zero.
+    Only the ``r = (t * dilation - lo) mod stride`` of the taps are visited (at most
+    ``kernel`` of them, whatever the stride).
     """
-    phases = []
-    for r in range(min(stride, out)):
+    phases: dict[int, list] = {}
+    for t in range(kernel):
+        r = (t * dilation - lo) % stride
+        if r >= min(stride, out):
+            continue
         count = -(-(out - r) // stride)
-        taps = []
-        for t in range(kernel):
-            if (r + lo - t * dilation) % stride:
-                continue
-            c = (r + lo - t * dilation) // stride
-            first, last = max(0, -c), min(count, size - c)
-            if first < last:
-                taps.append((t, slice(first, last), slice(first + c, last + c)))
-        phases.append((r, count, taps))
-    return phases
+        c = (r + lo - t * dilation) // stride
+        first, last = max(0, -c), min(count, size - c)
+        taps = phases.setdefault(r, [])
+        if first < last:
+            taps.append((t, slice(first, last), slice(first + c, last + c)))
+    found = [(r, -(-(out - r) // stride), taps) for r, taps in sorted(phases.items()) if taps]
+    return found, len(found) < min(stride, out)
 
 
 def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
@@ -309,16 +201,17 @@ def _polyphase_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeG
     c_out = weight.shape[1] * groups
     og = c_out // groups
     kernel = geometry.kernel_size
-    per_dim = [_phases_1d(i, k, s, lo, d, o) for i, k, s, (lo, _), d, o in
-               zip(geometry.input_size, kernel, geometry.stride, geometry.padding, geometry.dilation,
-                   geometry.output_size)]
+    found = [_phases_1d(i, k, s, lo, d, o) for i, k, s, (lo, _), d, o in
+             zip(geometry.input_size, kernel, geometry.stride, geometry.padding, geometry.dilation,
+                 geometry.output_size)]
+    per_dim = [phases for phases, _ in found]
     w = weight.reshape(groups, c_in // groups, -1).transpose(0, 2, 1)          # (g, co*K, ci)
     xg = x.reshape(n, groups, c_in // groups, -1)
     phases = list(itertools.product(*per_dim))
-    empty = any(not taps for _, _, taps in itertools.chain.from_iterable(per_dim))
+    empty = any(missing for _, missing in found)
     y = (np.zeros if empty else np.empty)((n, groups, og, *geometry.output_size), dtype=x.dtype)
     per_sample = c_out * math.prod(kernel) * math.prod(geometry.input_size) * x.itemsize
-    plan = tiles(n, 1, per_sample)
+    plan = plan_tiles(n, 1, lambda b, r: b * per_sample, get_config().workspace_bytes)
     largest = max(math.prod(-(-o // s) for o, s in zip(geometry.output_size, geometry.stride)), 1)
     b_max = max(b.stop - b.start for b, _ in plan)
     with scratch() as pad:
@@ -367,4 +260,46 @@ def _gather_phases(y, xg, w, plan, phases, geometry, accumulator, columns, per_s
                     started = True
             y[index] = acc
 
-register("gemm", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
+
+
+# --------------------------------------------------------------------------- record
+
+
+def workspace_fits(c_in: int, geometry: ConvGeometry, itemsize: int) -> bool:
+    """Whether the smallest tile (one output row of one sample) fits the workspace budget."""
+    return _tile_bytes(c_in, geometry, itemsize, 1, 1) <= get_config().workspace_bytes
+
+
+def why_ineligible(problem: Problem) -> str | None:
+    """Forward and weight gradient need one output row of columns within the workspace budget."""
+    if problem.kind != "transpose" and not workspace_fits(problem.x_shape[1], problem.geometry, problem.itemsize):
+        need = _tile_bytes(problem.x_shape[1], problem.geometry, problem.itemsize, 1, 1)
+        return (f"one output row of im2col columns needs {need / 2**20:.1f} MiB, more than the workspace budget "
+                f"of {get_config().workspace_mib:g} MiB (raise it with convwise.config(workspace_mib=...))")
+    return None
+
+
+def cost(problem: Problem) -> float:
+    """Column copies plus one GEMM per tile; strided transposed: GEMM plus the phase gather.
+    ``inf`` for 1x1 kernels: pointwise runs the same GEMM without copying the input."""
+    if _cost.is_pointwise(problem):
+        return math.inf
+    n, c_in, c_out, taps, positions = problem.conv
+    geometry, groups, itemsize = problem.geometry, problem.groups, problem.itemsize
+    cg, og = c_in // groups, c_out // groups
+    scale = _cost.few_channels_scale(problem)
+    if problem.kind == "transpose" and any(s > 1 for s in geometry.stride):
+        inputs = math.prod(geometry.input_size)
+        gather = 2 * _cost.pass_seconds(n * c_out * taps * inputs * itemsize, 4) + _cost.call_seconds(n * taps)
+        return scale * (_cost.gemm_seconds(og * taps, problem.x_shape[1] // groups, inputs, n * groups, itemsize)
+                        + gather)
+    tile = min(positions, max(1, TILE_TARGET_BYTES // max(1, c_in * taps * itemsize)))
+    tiles = n * max(1, -(-positions // tile))
+    copy = _cost.copy_seconds(n * c_in * taps * positions * itemsize, itemsize) + _cost.call_seconds(4 * tiles)
+    if problem.kind == "weight_grad":     # dy (og x tile) @ columns^T (tile x cg*K): the long side is N
+        return scale * (copy + _cost.gemm_seconds(og, tile, cg * taps, tiles * groups, itemsize))
+    return scale * (copy + _cost.gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize))
+
+
+RECORD = Algorithm("gemm", exact=True, why_ineligible=why_ineligible, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

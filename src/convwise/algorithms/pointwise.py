@@ -10,18 +10,28 @@ effect on a 1x1 kernel. Groups become a batch dimension of the product.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
+from . import _cost
+from ._record import Algorithm, Problem
 
-__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "eligible"]
+__all__ = ["forward", "transpose", "weight_grad", "why_ineligible", "cost", "RECORD"]
 
 
-def eligible(x_shape, w_shape, geometry, groups: int, dtype=None, *, kind: str = "forward") -> bool:
-    """Every kernel size is 1."""
-    return all(k == 1 for k in geometry.kernel_size)
+def why_ineligible(problem: Problem) -> str | None:
+    if not _cost.is_pointwise(problem):
+        return f"it needs a 1x1 kernel, got kernel_size={problem.geometry.kernel_size}"
+    return None
+
+
+def cost(problem: Problem) -> float:
+    """One GEMM per sample and group, plus a copy of the sampled input when strided or padded."""
+    n, c_in, c_out, _, positions = problem.conv
+    geometry, groups, itemsize = problem.geometry, problem.groups, problem.itemsize
+    strided = any(s > 1 for s in geometry.stride) or any(lo or hi for lo, hi in geometry.padding)
+    copy = n * c_in * positions * itemsize / _cost.CALIBRATION["copy_bytes_per_second"] if strided else 0.0
+    return copy + _cost.gemm_seconds(c_out // groups, c_in // groups, positions, n * groups, itemsize)
 
 
 def _sampled(x: np.ndarray, geometry: ConvGeometry):
@@ -41,7 +51,7 @@ def _sampled(x: np.ndarray, geometry: ConvGeometry):
     return x[(slice(None), slice(None)) + tuple(source)], (slice(None), slice(None)) + tuple(target)
 
 
-def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     w = weight.reshape(groups, c_out // groups, c_in // groups)
@@ -57,7 +67,7 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     return y
 
 
-def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     """``dW[g] = sum over samples of dy[g] @ x[g]^T`` (the padding border contributes nothing)."""
     n, c_in = x.shape[:2]
     c_out = grad_output.shape[1]
@@ -73,13 +83,13 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     return grad.reshape(c_out, c_in // groups, *geometry.kernel_size)
 
 
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
     """``W^T @ x`` per sample, placed at every ``stride``-th output cell (the adjoint of forward)."""
     n, c_in = x.shape[:2]
     c_out = weight.shape[1] * groups
     w = weight.reshape(groups, c_in // groups, c_out // groups).transpose(0, 2, 1)
     xg = x.reshape(n, groups, c_in // groups, -1)
-    forward = geometry.forward                      # maps our output (its input) to our input (its output)
+    adjoint = geometry.forward                      # maps our output (its input) to our input (its output)
     plain = (all(s == 1 for s in geometry.stride) and all(lo == 0 for lo, _ in geometry.padding)
              and tuple(geometry.output_size) == tuple(geometry.input_size))
     if plain:
@@ -89,8 +99,10 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometr
     y = np.zeros((n, c_out, *geometry.output_size), dtype=x.dtype)
     product = np.matmul(w, xg).reshape(n, c_out, *geometry.input_size)
     # forward-conv output o (our input cell o) reads our output cell o*stride - lo
-    targets, index = _sampled(y, forward)           # a view of y, and which of our inputs land in it
+    targets, index = _sampled(y, adjoint)           # a view of y, and which of our inputs land in it
     targets[...] = product[index]
     return y
 
-register("pointwise", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
+
+RECORD = Algorithm("pointwise", exact=True, why_ineligible=why_ineligible, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

@@ -14,8 +14,8 @@ coordinates fall past the output ("wrap" columns) are computed and dropped.
 - weight gradient: ``dy`` is laid onto the grid (zeros in the wrap columns), transposed
   once per tile, and each tap's gradient is one GEMM ``xflat[:, off_t : off_t + span] @
   dy_grid^T`` with the input read in place (no copy of the input at all);
-- transposed convolution (the input gradient) with unit stride is the forward conv with
-  the flipped, channel-swapped kernel (:func:`convwise.algorithms.gemm.transposed_as_conv`).
+- transposed convolution (the input gradient) with unit stride is the forward conv of
+  :func:`convwise.arithmetic.transpose_as_direct` (flipped, channel-swapped kernel).
 
 Work is tiled over the batch and over rows of the first output dimension so that the
 scratch (padded rows, tap stack, result tile) stays within ``min(TILE_TARGET_BYTES,
@@ -25,17 +25,20 @@ workspace budget)``; one output row of one sample must fit the budget
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from .._config import blas_controllable, get_config, single_threaded_blas, small_gemm_threads
+from .._config import get_config, small_gemm_threads
 from .._workspace import with_scratch
-from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
+from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
+from . import _cost, _parallel
+from ._record import Algorithm, Problem
+from ._windows import direct_operands
 
-__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "eligible", "cost", "workspace_fits",
-           "tile_bytes", "TILE_TARGET_BYTES"]
+__all__ = ["forward", "transpose", "weight_grad", "why_ineligible", "cost", "workspace_fits", "tile_bytes",
+           "TILE_TARGET_BYTES", "PARALLEL_MIN_FLOPS", "RECORD"]
 
 #: Preferred scratch per tile (padded rows + tap stack + result); measured like
 #: :data:`convwise.algorithms.gemm.TILE_TARGET_BYTES` (2 / 6 / 12 MiB, 1 thread: N=8 64@56
@@ -79,20 +82,8 @@ def _workers(n: int, c_in: int, c_out: int, geometry: ConvGeometry, itemsize: in
 def _plan(n: int, c_in: int, c_out: int, geometry: ConvGeometry, itemsize: int, kind: str, workers: int = 1):
     """Tiles (batch slice, output-row slice), each within ``min(TILE_TARGET_BYTES, budget / workers)``."""
     limit = min(TILE_TARGET_BYTES, get_config().workspace_bytes // workers)
-    rows = geometry.output_size[0]
-    per_sample = tile_bytes(c_in, c_out, geometry, itemsize, 1, rows, kind)
-    if per_sample <= limit:
-        step = max(1, min(n, limit // per_sample))
-        return [(slice(b, min(b + step, n)), slice(0, rows)) for b in range(0, n, step)]
-    low, high = 1, rows
-    while low < high:
-        middle = (low + high + 1) // 2
-        if tile_bytes(c_in, c_out, geometry, itemsize, 1, middle, kind) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    step = -(-rows // -(-rows // low))
-    return [(slice(b, b + 1), slice(r, min(r + step, rows))) for b in range(n) for r in range(0, rows, step)]
+    return _parallel.plan_tiles(n, geometry.output_size[0],
+                                lambda b, r: tile_bytes(c_in, c_out, geometry, itemsize, b, r, kind), limit)
 
 
 def _fill_padded(out: np.ndarray, x: np.ndarray, geometry: ConvGeometry, batch: slice, rows: slice, grid) -> None:
@@ -129,39 +120,15 @@ def _buffers(pad, plan, c_in, halo, row, dtype):
 
 
 def _run_parallel(plan, work, workers: int, flops_per_row: float):
-    """Run ``work(part)`` over the plan's tiles, split across ``workers`` threads when the first
-    tile has at least :data:`PARALLEL_MIN_FLOPS` (``flops_per_row`` x its samples x output rows).
-
-    NumPy releases the GIL in copies and GEMMs, so two workers each running
-    single-threaded BLAS on their own tiles also parallelise the copies that
-    multi-threaded BLAS leaves on one core. Returns the list of ``work`` results.
-    """
+    """Run ``work(part)`` over the plan's tiles, split across ``workers`` threads (each with
+    single-threaded BLAS) when the first tile has at least :data:`PARALLEL_MIN_FLOPS`
+    (``flops_per_row`` x its samples x output rows). Returns the list of ``work`` results."""
     b0, r0 = plan[0]
     tile_flops = flops_per_row * (b0.stop - b0.start) * (r0.stop - r0.start)
     if workers < 2 or len(plan) < 2 or tile_flops < PARALLEL_MIN_FLOPS:
         return [work(plan)]
     workers = min(workers, len(plan))
-    parts = [plan[i::workers] for i in range(workers)]
-    if not blas_controllable():
-        return [work(plan)]
-    pool = _pool(workers)
-    with single_threaded_blas():
-        futures = [pool.submit(work, part) for part in parts[1:]]
-        first = work(parts[0])                           # the calling thread is one of the workers
-        return [first] + [future.result() for future in futures]
-
-
-_executor = None
-
-
-def _pool(workers: int):
-    """A persistent thread pool (creating one per call costs about a millisecond)."""
-    global _executor
-    from concurrent.futures import ThreadPoolExecutor
-
-    if _executor is None or _executor._max_workers < workers - 1:
-        _executor = ThreadPoolExecutor(max(1, workers - 1), thread_name_prefix="convwise-shift")
-    return _executor
+    return _parallel.run([functools.partial(work, plan[i::workers]) for i in range(workers)], workers)
 
 
 #: Smallest tile (in flops) for which tiles are split across ``threads`` workers, each with
@@ -172,14 +139,16 @@ def _pool(workers: int):
 PARALLEL_MIN_FLOPS = math.inf
 
 
-def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def _sizes(x: np.ndarray, c_out: int, geometry: ConvGeometry, groups: int):
+    """``(n, c_in, cg, og, out, grid, offsets, halo, taps, row)`` shared by the kernels."""
     n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    cg, og = c_in // groups, c_out // groups
-    out = geometry.output_size
     grid, strides, offsets, halo = _grid(geometry)
-    taps = len(offsets)
-    row = strides[0]
+    return n, c_in, c_in // groups, c_out // groups, geometry.output_size, grid, offsets, halo, len(offsets), strides[0]
+
+
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    c_out = weight.shape[0]
+    n, c_in, cg, og, out, grid, offsets, halo, taps, row = _sizes(x, c_out, geometry, groups)
     # weight (C_out, cg, *k) -> (g, og, K * cg) ordered (tap, channel) like the stack
     w = np.ascontiguousarray(np.moveaxis(weight.reshape(groups, og, cg, taps), 3, 2)).reshape(groups, og, taps * cg)
     y = np.empty((n, c_out, *out), dtype=x.dtype)
@@ -209,14 +178,9 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, grou
     return y
 
 
-def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    n, c_in = x.shape[:2]
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     c_out = grad_output.shape[1]
-    cg, og = c_in // groups, c_out // groups
-    out = geometry.output_size
-    grid, strides, offsets, halo = _grid(geometry)
-    taps = len(offsets)
-    row = strides[0]
+    n, c_in, cg, og, out, grid, offsets, halo, taps, row = _sizes(x, c_out, geometry, groups)
     workers = _workers(n, c_in, c_out, geometry, x.itemsize, "weight_grad")
     if n == 0 or 0 in out:
         return np.zeros((c_out, cg, *geometry.kernel_size), dtype=x.dtype)
@@ -253,52 +217,74 @@ def conv_weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeome
     return np.ascontiguousarray(grad.transpose(0, 3, 2, 1)).reshape(c_out, cg, *geometry.kernel_size)
 
 
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
-    """Unit stride only: the forward shift conv with the flipped, channel-swapped kernel."""
-    from .gemm import conv_transpose as gemm_transpose, transposed_as_conv
-
-    if all(o > 0 for o in geometry.output_size):
-        x2, w2, forward = transposed_as_conv(x, weight, geometry, groups)
-        if all(s > 0 for s in forward.input_size):
-            return conv_forward(x2, w2, forward, groups)
-    return gemm_transpose(x, weight, geometry, groups)
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Unit stride only: the forward shift conv of the equivalent direct convolution."""
+    operands = direct_operands(x, weight, geometry, groups)
+    if operands is None:                               # every input cell cropped away: the output is zero
+        return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
-def _forward_geometry(kind, geometry):
-    """The forward ConvGeometry the kernel runs for ``kind`` (transposed: the rewritten conv)."""
-    if kind != "transpose":
-        return geometry
-    return ConvGeometry(geometry.input_size, geometry.kernel_size, geometry.stride,
-                        tuple((max(0, k - 1 - lo), max(0, k - 1 - hi + e)) for k, (lo, hi), e in
-                              zip(geometry.effective_kernel, geometry.padding, geometry.output_padding)),
-                        geometry.dilation, geometry.output_size)
+# --------------------------------------------------------------------------- record
 
 
-def eligible(x_shape, w_shape, geometry, groups, dtype, kind: str = "forward") -> bool:
+def why_ineligible(problem: Problem) -> str | None:
     """Unit stride only (any dilation, padding, groups); one output row must fit the budget."""
-    if any(s != 1 for s in geometry.stride):
-        return False
-    if any(o <= 0 for o in geometry.output_size):
-        return False
-    if kind == "transpose":
-        c_in, c_out = w_shape[1] * groups, x_shape[1]
-    else:
-        c_in, c_out = x_shape[1], w_shape[0]
-    return workspace_fits(c_in, c_out, _forward_geometry(kind, geometry), np.dtype(dtype).itemsize,
-                          "weight_grad" if kind == "weight_grad" else "forward")
-
-
-def ineligible_reason(x_shape, w_shape, geometry, groups, dtype) -> str:
+    geometry = problem.geometry
     if any(s != 1 for s in geometry.stride):
         return f"it needs stride 1, got stride={geometry.stride}"
-    return (f"one output row of its tap stack does not fit the workspace budget of {get_config().workspace_mib:g} MiB "
-            f"(raise it with convwise.config(workspace_mib=...))")
+    if problem.kind == "transpose":
+        c_in, c_out = problem.w_shape[1] * problem.groups, problem.x_shape[1]
+        geometry = transpose_as_direct(geometry).geometry
+    else:
+        c_in, c_out = problem.x_shape[1], problem.w_shape[0]
+    kind = "weight_grad" if problem.kind == "weight_grad" else "forward"
+    if not workspace_fits(c_in, c_out, geometry, problem.itemsize, kind):
+        return (f"one output row of its tap stack does not fit the workspace budget of "
+                f"{get_config().workspace_mib:g} MiB (raise it with convwise.config(workspace_mib=...))")
+    return None
 
 
-def cost(x_shape, w_shape, geometry, groups) -> float:
-    """GEMM-flop equivalents (unused by select.py, which models shift itself)."""
-    n = x_shape[0]
-    return 2.0 * n * w_shape[0] * w_shape[1] * math.prod(geometry.kernel_size) * math.prod(geometry.output_size)
+def cost(problem: Problem) -> float:
+    """Pad rows, copy K contiguous tap slices (forward), one GEMM per tile, copy out.
+
+    Runs on a grid ``o_0 x prod(o_j + (k_j - 1) d_j)``; the wrap columns cost GEMM work.
+    ``inf`` for 1x1 kernels: pointwise runs the same GEMM without copying the input.
+    """
+    if _cost.is_pointwise(problem):
+        return math.inf
+    n, c_in, c_out, taps, _ = problem.conv
+    geometry, groups, itemsize = problem.geometry, problem.groups, problem.itemsize
+    cg, og = c_in // groups, c_out // groups
+    out = geometry.output_size
+    if n == 0 or 0 in out:
+        return _cost.call_seconds()
+    grid = out[0] * math.prod(o + (k - 1) * d for o, k, d in
+                              zip(out[1:], geometry.kernel_size[1:], geometry.dilation[1:]))
+    per_row = max(1, grid // max(out[0], 1))
+    row_bytes = (c_in * (taps + 1) + c_out) * per_row * itemsize
+    tile = min(grid * n, max(per_row, (TILE_TARGET_BYTES // max(row_bytes, 1)) * per_row))
+    tiles = max(1, -(-grid * n // tile))
+    tile = -(-grid * n // tiles)
+    threads = _cost.threads()
+    parallel = threads > 1 and tiles > 1 and 2.0 * c_out * cg * taps * tile >= PARALLEL_MIN_FLOPS
+    workers = min(threads, tiles) if parallel else 1
+    moved = n * grid * (2 * c_in + c_out) * itemsize                      # pad fill + result copy
+    calibration = _cost.CALIBRATION["shift"]
+    if problem.kind == "weight_grad":
+        # per tap: x_tap (cg x len) @ dy^T (len x og), plus transposing dy once per tile. These
+        # long-K products ran ~1.7x above the modelled rate on one thread and did not speed up on two
+        long_k = calibration["long_k"] if min(tile, grid) >= 1024 else 1.0
+        gemm = long_k * threads * _cost.gemm_seconds(
+            og, cg, min(tile, grid), n * -(-grid // min(tile, grid)) * taps * groups, itemsize)
+        moved += n * grid * c_out * itemsize
+    else:
+        moved += n * grid * c_in * taps * itemsize * (1.0 if cg > 1 else 4.0)  # contiguous tap copies
+        gemm = _cost.gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize)
+    copy = _cost.pass_seconds(moved, itemsize)
+    seconds = (copy + gemm * threads) / workers if workers > 1 else copy + gemm
+    return _cost.few_channels_scale(problem) * calibration["scale"] * seconds
 
 
-register("shift", forward=conv_forward, transpose=conv_transpose, weight_grad=conv_weight_grad)
+RECORD = Algorithm("shift", exact=True, why_ineligible=why_ineligible, cost=cost,
+                   forward=forward, transpose=transpose, weight_grad=weight_grad)

@@ -35,16 +35,11 @@ N(0,1) data, larger on data of mixed scales, so float32 uses F(4x4) only up to
 the tile with the lower modelled cost (F(2x2) wins when the filter transform, ``a^2``
 values per filter, or too few tiles per GEMM dominate: small images, many channels).
 
-Cost model (:func:`cost`): flop-equivalents comparable with ``2 * MACs`` of GEMM, i.e.
-seconds times the selector's GEMM rate (55 GFLOP/s per thread). Calibrated on the
-2-core dev VM under load at one thread, per stage (median of 7-9 runs): the main
-batched GEMM ran at ~50 GFLOP/s (weight :data:`_GEMM_WEIGHT` 1.1, times
-``1 + 32/cols`` for narrow GEMMs), the ``K = a^2`` Kronecker GEMMs at ~21 GFLOP/s
-(:data:`_KRON_WEIGHT` 2.6), and every element copied (padding, tile gather, output
-scatter, filter-transform writes) cost 2-3 ns, i.e. :data:`_ELEMENT_WEIGHT` ~100 flops;
-plus :data:`_CALL_WEIGHT` per small GEMM call (groups). Whole-call predictions were then
-within about 1.5x of the measured time on the 64-channel 56x56 and 256-channel 14x14
-layers (the machine's load made single runs vary 2x).
+Cost (:func:`cost`, seconds): the batched GEMM at the GEMM rate, the ``K = a^2`` transform
+GEMMs, every element copied (padding, tile gather, output scatter, filter transform) and
+a fixed cost per small GEMM call; the weights are in ``calibration.json`` ("winograd")
+and whole-call predictions were within about 1.5x of measured times on the 64-channel
+56x56 and 256-channel 14x14 layers.
 """
 
 from __future__ import annotations
@@ -57,11 +52,13 @@ from numpy.lib.stride_tricks import as_strided
 
 from .._config import get_config, small_gemm_threads
 from .._workspace import with_scratch
-from ..arithmetic import ConvGeometry, TransposeGeometry
-from . import register
-from .fft import _chunks
+from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
+from . import _cost
+from ._parallel import plan_tiles
+from ._record import Algorithm, Problem
+from ._windows import direct_operands
 
-__all__ = ["forward", "eligible", "cost", "tile_size", "F4_MAX_CHANNELS"]
+__all__ = ["forward", "transpose", "why_ineligible", "cost", "tile_size", "F4_MAX_CHANNELS", "RECORD"]
 
 # (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) (Lavin & Gray 2016); points 0, +-1, (+-2), inf
 _MATRICES = {
@@ -78,21 +75,21 @@ _MATRICES = {
 
 # float32 uses F(4x4) only up to this many input channels per group (error ~ sqrt(C_in))
 F4_MAX_CHANNELS = 512
-_GEMM_WEIGHT = 1.1            # main batched GEMM, per flop
-_KRON_WEIGHT = 2.0            # K = a*a transform GEMMs, per flop
-_ELEMENT_WEIGHT = 50.0        # per element copied (pad, gather, scatter, filter-transform writes)
-_CALL_WEIGHT = 1e5            # per small GEMM call (a*a*groups of them per chunk)
 _CHUNK_BYTES = 12 << 20        # scratch per chunk of tiles (measured, see forward)
 
 
-def eligible(x_shape, w_shape, geometry, groups: int, dtype, *, kind: str = "forward") -> bool:
-    """Forward and transpose (the input gradient): 2-D, 3x3 kernel, stride 1, dilation 1,
-    float32/float64, any padding and groups (float32 with many channels per group falls
-    back to F(2x2), see :func:`tile_size`)."""
-    expected = {"forward": ConvGeometry, "transpose": TransposeGeometry}.get(kind)
-    return (expected is not None and isinstance(geometry, expected) and geometry.ndim == 2
-            and tuple(geometry.kernel_size) == (3, 3) and tuple(geometry.stride) == (1, 1)
-            and tuple(geometry.dilation) == (1, 1) and np.dtype(dtype) in (np.float32, np.float64))
+def why_ineligible(problem: Problem) -> str | None:
+    """Forward and transpose (the input gradient): 2-D, 3x3 kernel, stride 1, dilation 1, any
+    padding and groups (float32 with many channels per group falls back to F(2x2), see
+    :func:`tile_size`)."""
+    geometry = problem.geometry
+    if problem.kind == "weight_grad":
+        return "it has no weight_grad kernel"
+    if geometry.ndim != 2 or tuple(geometry.kernel_size) != (3, 3):
+        return f"it needs a 2-D 3x3 kernel, got kernel_size={geometry.kernel_size}"
+    if tuple(geometry.stride) != (1, 1) or tuple(geometry.dilation) != (1, 1):
+        return f"it needs stride 1 and dilation 1, got stride={geometry.stride}, dilation={geometry.dilation}"
+    return None
 
 
 def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> int:
@@ -108,6 +105,8 @@ def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> i
 
 
 def _tile_cost(x_shape, w_shape, geometry, groups, m) -> float:
+    """Flop-equivalents of :func:`forward` with tile ``m`` (weights in ``calibration.json``)."""
+    weights = _cost.CALIBRATION["winograd"]
     a = m + 2
     n, c_in = x_shape[:2]
     c_out = w_shape[0]
@@ -118,20 +117,36 @@ def _tile_cost(x_shape, w_shape, geometry, groups, m) -> float:
     per_row = tiles_w * _scratch_per_tile(c_in, c_out, m, 4)
     cols = max(tiles_w, min(tiles, tiles_w * max(1, _CHUNK_BYTES // max(per_row, 1))))   # tiles per chunk
     chunks = -(-tiles // cols)
-    gemm = 2.0 * a * a * c_out * c_in_g * tiles * _GEMM_WEIGHT * (1 + 32 / cols)
-    kron = 2.0 * a * a * (a * a * c_in + m * m * c_out) * tiles * _KRON_WEIGHT
+    gemm = 2.0 * a * a * c_out * c_in_g * tiles * weights["gemm_weight"] * (1 + 32 / cols)
+    kron = 2.0 * a * a * (a * a * c_in + m * m * c_out) * tiles * weights["kron_weight"]
     elements = c_in * n * (out_h + 2) * (out_w + 2) + a * a * c_in * tiles + c_out * n * out_h * out_w
     elements += a * a * c_out * c_in_g                                              # filter transform
-    return gemm + kron + _ELEMENT_WEIGHT * elements + _CALL_WEIGHT * a * a * groups * chunks
+    return gemm + kron + weights["element_weight"] * elements + weights["call_weight"] * a * a * groups * chunks
 
 
-def cost(x_shape, w_shape, geometry: ConvGeometry, groups: int, *, kind: str = "forward") -> float:
-    """Modelled flop-equivalents of :func:`forward` (see the module notes), with the tile
-    :func:`tile_size` picks for float32; ``inf`` for other kinds."""
-    if kind != "forward":
-        return math.inf
-    m = tile_size(x_shape, w_shape, geometry, groups, np.float32)
-    return _tile_cost(x_shape, w_shape, geometry, groups, m)
+def _forward_problem(problem: Problem):
+    """``(x_shape, w_shape, geometry)`` of the forward convolution the kernel runs."""
+    if problem.kind != "transpose":
+        return problem.x_shape, problem.w_shape, problem.geometry
+    direct = transpose_as_direct(problem.geometry).geometry
+    c_out = problem.w_shape[1] * problem.groups
+    return ((problem.x_shape[0], problem.x_shape[1], *direct.input_size),
+            (c_out, problem.x_shape[1] // problem.groups, *direct.kernel_size), direct)
+
+
+def cost(problem: Problem) -> float:
+    """F(m x m, 3 x 3): ``a*a`` batched GEMMs ``(C_out/g x C_in/g) @ (C_in/g x tiles)`` plus the
+    transform passes and copies, which run on one thread (Winograd gains little from a second)."""
+    x_shape, w_shape, geometry = _forward_problem(problem)
+    itemsize = problem.itemsize
+    m = tile_size(x_shape, w_shape, geometry, problem.groups, problem.dtype)
+    a = m + 2
+    n, c_in, c_out = x_shape[0], x_shape[1], w_shape[0]
+    groups = problem.groups
+    tiles = n * math.prod(-(-o // m) for o in geometry.output_size)
+    passes = _cost.pass_seconds((c_in * 2 * a + c_out * 2 * m) * a * tiles * itemsize, 4)
+    gemm = _cost.gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize)
+    return _cost.CALIBRATION["winograd"]["scale"] * (gemm + passes)
 
 
 @functools.lru_cache(maxsize=16)
@@ -171,7 +186,7 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     # chunks of (samples, tile rows) run one after another (BLAS threads within each), so
     # there is no point in cutting more of them than the size asks for: at two threads,
     # halving the 64@56 image into two chunks made every GEMM half as wide (3.1 vs 2.4 ms)
-    chunks = _chunks(n, tiles_h, per_row, min(_CHUNK_BYTES, budget), 1)
+    chunks = plan_tiles(n, tiles_h, lambda b, r: b * r * per_row, min(_CHUNK_BYTES, budget))
     kb, ka = _kron(m, 0, x.dtype), _kron(m, 2, x.dtype)
     lows = (geometry.padding[0][0], geometry.padding[1][0])
     sizes = (tiles_w, out_h, out_w)
@@ -222,13 +237,12 @@ def _tile_rows(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
 
 def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
     """Unit-stride transposed 3x3 convolution (e.g. the input gradient of a 3x3 conv):
-    :func:`forward` on the flipped, channel-swapped kernel (:func:`gemm.transposed_as_conv`)."""
-    from .gemm import conv_transpose as gemm_transpose, transposed_as_conv
-
-    x2, w2, rewritten = transposed_as_conv(x, weight, geometry, groups)
-    if all(s > 0 for s in rewritten.input_size):
-        return forward(x2, w2, rewritten, groups)
-    return gemm_transpose(x, weight, geometry, groups)    # the input is cropped away entirely
+    :func:`forward` on the equivalent direct convolution (flipped, channel-swapped kernel)."""
+    operands = direct_operands(x, weight, geometry, groups)
+    if operands is None:                               # every input cell cropped away: the output is zero
+        return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
+    return forward(operands[0], operands[1], operands[2], groups)
 
 
-register("winograd", forward=forward, transpose=transpose)
+RECORD = Algorithm("winograd", exact=False, why_ineligible=why_ineligible, cost=cost, forward=forward,
+                   transpose=transpose)

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from .. import arithmetic
-from ..algorithms import select
-from ._args import (as_float_array, check_bias, check_groups, check_same_dtype, check_spatial_nonempty,
-                    from_batched, to_batched)
+from ._args import (
+    as_float_array,
+    check_bias,
+    check_groups,
+    check_same_dtype,
+    check_spatial_nonempty,
+    from_batched,
+    to_batched,
+)
+from ._plan import ConvPlan, make_plan
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolve",
+           "ConvPlan"]
 
 
 def _prepare(input, weight, bias, groups, spatial: int, fn: str):
@@ -28,16 +36,8 @@ def _prepare(input, weight, bias, groups, spatial: int, fn: str):
     return x, w, unbatched, groups
 
 
-def resolve(method, kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, fn: str):
-    """``select.resolve`` on a non-empty batch: an empty batch runs nothing but the method is still checked."""
-    shape = (max(x_shape[0], 1), *x_shape[1:])
-    return select.resolve(method, kind, shape, w_shape, geometry, groups, dtype, fn=fn)
-
-
-def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, spatial: int,
-            method: str = "auto", fn: str = "conv"):
-    """N-dimensional cross-correlation; ``conv1d``/``conv2d``/``conv3d`` fix ``spatial``."""
-    x, w, unbatched, groups = _prepare(input, weight, bias, groups, spatial, fn)
+def check_conv(x: np.ndarray, w: np.ndarray, groups: int, *, fn: str) -> None:
+    """Channel rules of a convolution (weight ``(C_out, C_in/groups, *K)``)."""
     c_out = w.shape[0]
     if c_out % groups:
         raise ValueError(f"{fn}: groups={groups} must divide out_channels={c_out} (weight shape {w.shape})")
@@ -46,38 +46,51 @@ def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     if x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"{fn}: input has {x.shape[1]} channels but weight {w.shape} with groups={groups} "
                          f"expects in_channels={w.shape[1] * groups}")
-    b = check_bias(bias, x, c_out, fn=fn)
+
+
+def check_conv_transpose(x: np.ndarray, w: np.ndarray, groups: int, *, fn: str) -> None:
+    """Channel rules of a transposed convolution (weight ``(C_in, C_out/groups, *K)``)."""
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"{fn}: input has {x.shape[1]} channels but weight {w.shape} expects in_channels={w.shape[0]}")
+    if w.shape[0] % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]}")
+
+
+def plan_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, spatial: int,
+              method: str = "auto", fn: str = "conv"):
+    """Validate a convolution once: ``(plan, x, w, bias, unbatched)`` with batched arrays."""
+    x, w, unbatched, groups = _prepare(input, weight, bias, groups, spatial, fn)
+    check_conv(x, w, groups, fn=fn)
+    b = check_bias(bias, x, w.shape[0], fn=fn)
     geometry = arithmetic.conv_geometry(x.shape[2:], w.shape[2:], stride, padding, dilation, fn=fn)
-    run = resolve(method, "forward", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
-    if x.shape[0] == 0:
-        y = np.zeros((0, c_out, *geometry.output_size), dtype=x.dtype)
-    else:
-        y = run(np.ascontiguousarray(x), np.ascontiguousarray(w), geometry, groups)
-    if b is not None:
-        y += b.reshape((-1,) + (1,) * spatial)
-    return from_batched(y, unbatched)
+    return make_plan(fn, False, x, w, geometry, groups, method), x, w, b, unbatched
+
+
+def plan_conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                        spatial: int, method: str = "auto", fn: str = "conv_transpose"):
+    """Validate a transposed convolution once: ``(plan, x, w, bias, unbatched)`` with batched arrays."""
+    x, w, unbatched, groups = _prepare(input, weight, bias, groups, spatial, fn)
+    check_conv_transpose(x, w, groups, fn=fn)
+    b = check_bias(bias, x, w.shape[1] * groups, fn=fn)
+    geometry = arithmetic.conv_transpose_geometry(x.shape[2:], w.shape[2:], stride, padding, output_padding,
+                                                  dilation, fn=fn)
+    return make_plan(fn, True, x, w, geometry, groups, method), x, w, b, unbatched
+
+
+def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, spatial: int,
+            method: str = "auto", fn: str = "conv"):
+    """N-dimensional cross-correlation; ``conv1d``/``conv2d``/``conv3d`` fix ``spatial``."""
+    plan, x, w, b, unbatched = plan_conv(input, weight, bias, stride, padding, dilation, groups, spatial=spatial,
+                                         method=method, fn=fn)
+    return from_batched(plan.run(x, w, b), unbatched)
 
 
 def conv_transpose_nd(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                       *, spatial: int, method: str = "auto", fn: str = "conv_transpose"):
     """N-dimensional transposed convolution (the input gradient of ``conv_nd``)."""
-    x, w, unbatched, groups = _prepare(input, weight, bias, groups, spatial, fn)
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(f"{fn}: input has {x.shape[1]} channels but weight {w.shape} expects in_channels={w.shape[0]}")
-    if w.shape[0] % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide in_channels={w.shape[0]}")
-    c_out = w.shape[1] * groups
-    b = check_bias(bias, x, c_out, fn=fn)
-    geometry = arithmetic.conv_transpose_geometry(x.shape[2:], w.shape[2:], stride, padding, output_padding,
-                                                  dilation, fn=fn)
-    run = resolve(method, "transpose", x.shape, w.shape, geometry, groups, x.dtype, fn=fn)
-    if x.shape[0] == 0:
-        y = np.zeros((0, c_out, *geometry.output_size), dtype=x.dtype)
-    else:
-        y = run(np.ascontiguousarray(x), np.ascontiguousarray(w), geometry, groups)
-    if b is not None:
-        y += b.reshape((-1,) + (1,) * spatial)
-    return from_batched(y, unbatched)
+    plan, x, w, b, unbatched = plan_conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                                                   dilation, spatial=spatial, method=method, fn=fn)
+    return from_batched(plan.run(x, w, b), unbatched)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, method="auto"):
@@ -102,7 +115,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride, dilation : int or (int, int)
     padding : int, (int, int), per-side pairs ``((top, bottom), (left, right))``, ``'same'`` or ``'valid'``
     groups : int dividing both channel counts
-    method : ``'auto'`` or an algorithm name from :func:`convwise.algorithms.available`
+    method : ``'auto'``, ``'measure'`` or an algorithm name from :func:`convwise.algorithms.available`
 
     Shape
     -----

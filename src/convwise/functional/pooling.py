@@ -1,30 +1,16 @@
 """Max, average and adaptive pooling with torch.nn.functional's names and semantics.
 
-Pooling is the convolution's windowing followed by a different reduction over the
-padded input; the loops below run over kernel taps (or adaptive bins), never over
-output positions. Max and average pooling run over chunks of planes small enough to stay
-in cache; each chunk is rearranged into stride
-phases so that every tap is one long contiguous ufunc operand (:class:`_Layout`).
-
-Max pooling follows PyTorch's scan exactly: taps are visited in row-major order and a
-tap replaces the running maximum when it is strictly greater *or NaN*, so ties go to the
-first maximum and a NaN window reports its last NaN. Indices are flat positions in each
-unpadded input plane (``int64``). Padding cells never win.
-
-Average pooling divides by PyTorch's divisor: the window clipped to the padded input
-(``count_include_pad=True``), or to the input itself (``False``), or
-``divisor_override``. With ``ceil_mode`` the last window may run past the padded input;
-those cells count for neither divisor.
+This module validates arguments (shapes by :mod:`convwise.arithmetic`) and calls the
+pooling kernels of the engine, :mod:`convwise.algorithms.pooling`, which share the
+convolution's windowing and stride-phase primitives.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import arithmetic
-from ..algorithms.direct import tap_window
+from ..algorithms import pooling as kernels
 from ._args import as_float_array, check_spatial_nonempty, from_batched, to_batched
 
 __all__ = [
@@ -36,10 +22,6 @@ __all__ = [
     "max_pool_nd_backward", "avg_pool_nd_backward", "adaptive_avg_pool_nd_backward",
     "adaptive_max_pool_nd_backward",
 ]
-
-# NaN and Inf propagate through pooling as in torch; NumPy must not warn about them.
-_quiet = dict(invalid="ignore", over="ignore", divide="ignore")
-
 
 # --------------------------------------------------------------------------- shared helpers
 
@@ -75,243 +57,13 @@ def _indices(indices, g: np.ndarray, unbatched: bool, fn: str) -> np.ndarray:
     return idx
 
 
-def _padded(x: np.ndarray, geometry: arithmetic.PoolGeometry, fill: float) -> np.ndarray:
-    """``x`` padded by ``padding`` low and, high, far enough for every (ceil-mode) window."""
-    pairs = []
-    for i, (lo, _hi), o, s, k_eff in zip(geometry.input_size, geometry.padding, geometry.output_size,
-                                        geometry.stride, geometry.effective_kernel):
-        pairs.append((lo, max(0, (o - 1) * s + k_eff - i - lo)))
-    if not any(lo or hi for lo, hi in pairs):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), *pairs), constant_values=fill)
-
-
-def _flat(coordinates: list[np.ndarray], input_size: tuple[int, ...]) -> np.ndarray:
-    """Flat plane index of per-dimension coordinate vectors, broadcast over the output grid."""
-    d = len(coordinates)
-    flat = np.zeros((1,) * d, dtype=np.int64)
-    for axis, (c, i) in enumerate(zip(coordinates, input_size)):
-        flat = flat * i + c.reshape((1,) * axis + (-1,) + (1,) * (d - axis - 1))
-    return flat
-
-
-def _keep_max(best: np.ndarray, index: np.ndarray, value: np.ndarray, tap_index: np.ndarray,
-              valid: np.ndarray | None = None) -> None:
-    """PyTorch's running-max step: take ``value`` where it is greater than ``best`` or NaN."""
-    update = (value > best) | np.isnan(value)
-    if valid is not None:
-        update &= valid
-    np.copyto(best, value, where=update)
-    np.copyto(index, tap_index, where=update)
-
-
-def _scatter(grad: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Add each output gradient into the input cell its index names (overlaps accumulate)."""
-    n, c = input_shape[:2]
-    plane = math.prod(input_shape[2:])
-    per_plane = math.prod(indices.shape[2:])
-    idx = indices.reshape(n * c, per_plane).astype(np.int64)
-    flat = idx + (np.arange(n * c, dtype=np.int64) * plane)[:, None]
-    weights = grad.reshape(n * c, per_plane)
-    if idx.size and (idx.min() < 0 or idx.max() >= plane):
-        valid = (idx >= 0) & (idx < plane)      # torch may report an out-of-plane index for an all-padding window
-        flat, weights = flat[valid], weights[valid]
-    total = np.bincount(flat.reshape(-1), weights=weights.reshape(-1), minlength=n * c * plane)
-    return total.astype(grad.dtype).reshape(input_shape)
-
-
-# --------------------------------------------------------------------------- phase layout (fast paths)
-
-# Scratch per chunk of planes: small enough to stay in a core's cache.
-_CHUNK_BYTES = 1 << 19
-
-
-class _Layout:
-    """The padded input split into stride phases, so every kernel tap is one contiguous slice.
-
-    Along a dimension with stride ``s``, padded coordinate ``u`` lives in phase ``u % s``
-    at position ``u // s``. Tap ``t`` of output ``j`` reads ``u = j*s + t*d``: phase
-    ``(t*d) % s``, position ``j + (t*d) // s``. Every phase array is laid out with the
-    same shape ``qshape`` (padding cells hold ``fill``), and the running result uses
-    that shape's strides with only the output's extent in the first dimension, so tap
-    ``t`` of *all* outputs is the flat slice ``[offset_t, offset_t + length)`` of its
-    phase: one long contiguous operand for every ufunc call. Columns past the output
-    (and rows, in 3D) are scratch and cropped at the end.
-    """
-
-    def __init__(self, geometry: arithmetic.PoolGeometry):
-        self.geometry = geometry
-        dims = list(zip(geometry.input_size, geometry.output_size, geometry.kernel_size, geometry.stride,
-                        geometry.dilation, (lo for lo, _ in geometry.padding)))
-        shift = [max(t * d // s for t in range(k)) for _i, _o, k, s, d, _lo in dims]
-        qshape = [o + a for (_i, o, *_rest), a in zip(dims, shift)]
-        qshape[0] += 1                  # room for the last output's reads past its row end
-        self.qshape = tuple(qshape)
-        self.qsize = math.prod(qshape)
-        self.out_shape = (geometry.output_size[0],) + self.qshape[1:]
-        self.length = math.prod(self.out_shape)
-        qstrides = [math.prod(qshape[axis + 1:]) for axis in range(len(qshape))]
-        phases = {}
-        self.taps = []                  # (phase slot, flat offset) in torch's row-major scan order
-        for tap in np.ndindex(*geometry.kernel_size):
-            phase = tuple(t * d % s for t, (_i, _o, _k, s, d, _lo) in zip(tap, dims))
-            offset = sum(t * d // s * q for t, (_i, _o, _k, s, d, _lo), q in zip(tap, dims, qstrides))
-            self.taps.append((phases.setdefault(phase, len(phases)), offset))
-        # per phase and dimension: (q_start, q_stop, x_start) with q <-> x = x_start + (q - q_start) * s
-        self.copies = []
-        for phase in phases:
-            plan = []
-            for r, (i, _o, _k, s, _d, lo), q in zip(phase, dims, qshape):
-                q0 = max(0, -((r - lo) // s))
-                q1 = min(q, -(-(i + lo - r) // s))
-                plan.append((q0, max(q0, q1), q0 * s + r - lo))
-            self.copies.append(plan)
-
-    def phases(self, x: np.ndarray, fill: float) -> np.ndarray:
-        """``(phases, planes, qsize)`` scratch for ``x`` of shape ``(planes, *input_size)``."""
-        planes = x.shape[0]
-        q = np.empty((len(self.copies), planes) + self.qshape, dtype=x.dtype)
-        for slot, plan in enumerate(self.copies):
-            target = q[slot]
-            for axis, (q0, q1, _x0) in enumerate(plan):   # padding slabs around the copied box
-                lead = (slice(None),) * (axis + 1)
-                if q0:
-                    target[lead + (slice(0, q0),)] = fill
-                if q1 < self.qshape[axis]:
-                    target[lead + (slice(q1, None),)] = fill
-            if all(q1 > q0 for q0, q1, _x0 in plan):
-                box = tuple(slice(q0, q1) for q0, q1, _x0 in plan)
-                src = tuple(slice(x0, x0 + (q1 - q0 - 1) * s + 1, s)
-                            for (q0, q1, x0), s in zip(plan, self.geometry.stride))
-                np.copyto(target[(slice(None),) + box], x[(slice(None),) + src])
-        return q.reshape(len(self.copies), planes * self.qsize)
-
-    def span(self, planes: int) -> int:
-        """Flat extent of the running result for ``planes`` consecutive planes (each ``qsize`` apart)."""
-        return (planes - 1) * self.qsize + self.length if planes else 0
-
-    def crop(self, flat: np.ndarray, planes: int) -> np.ndarray:
-        """The outputs proper of a flat ``planes * qsize`` result in this layout."""
-        view = flat.reshape((planes, self.qsize))[:, :self.length].reshape((planes,) + self.out_shape)
-        return view[(slice(None),) + tuple(slice(0, o) for o in self.geometry.output_size)]
-
-
-def _chunked(work, planes: int, bytes_per_plane: int) -> None:
-    """Call ``work(slice)`` over cache-sized chunks of planes, in order.
-
-    One thread: each chunk is many short NumPy calls, and two Python threads taking turns
-    at the GIL between them measured 3.5x slower than one on an idle 2-core machine.
-    """
-    step = max(1, min(planes, _CHUNK_BYTES // max(bytes_per_plane, 1)))
-    for start in range(0, planes, step):
-        work(slice(start, min(start + step, planes)))
-
-
-# --------------------------------------------------------------------------- max pooling
-
-
-def _first_taps(geometry: arithmetic.PoolGeometry) -> np.ndarray:
-    """torch's starting tap per output: the first at or after input coordinate 0 in every dimension,
-    as a row-major tap number broadcast over the output grid."""
-    d = geometry.ndim
-    number = np.zeros((1,) * d, dtype=np.int64)
-    for axis, (o, k, s, dil, (lo, _)) in enumerate(zip(geometry.output_size, geometry.kernel_size, geometry.stride,
-                                                      geometry.dilation, geometry.padding)):
-        start = np.arange(o, dtype=np.int64) * s - lo
-        first = np.where(start < 0, -(start // dil), 0)
-        number = number * k + first.reshape((1,) * axis + (-1,) + (1,) * (d - axis - 1))
-    return number
-
-
-def _max_pool_fast(x: np.ndarray, geometry: arithmetic.PoolGeometry, with_indices: bool):
-    """Max pooling over chunks of planes in the phase layout (see :class:`_Layout`).
-
-    torch's scan (row-major taps, replace when strictly greater or NaN) with branch-free
-    ufuncs: per tap ``greater`` gives the update mask, ``maximum`` the running value
-    (ties keep the running, earlier value, so signed zeros match torch too) and the
-    winning tap number is the largest flagged one (updates come in increasing tap
-    order). Tap numbers become flat input indices once per chunk. A chunk holding NaN
-    (``dot(x, x)`` is NaN exactly when some element is) takes the exact step instead:
-    ``| isnan`` in the mask and masked copies of the value. Without indices the value is
-    a plain ``maximum`` fold, which propagates NaN by itself.
-    """
-    n, c = x.shape[:2]
-    planes = n * c
-    layout = _Layout(geometry)
-    xs = x.reshape((planes,) + geometry.input_size)
-    y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
-    ntaps = len(layout.taps)
-    tap_type = np.int8 if ntaps <= 127 else np.int16 if ntaps <= 32767 else np.int32
-    if with_indices:
-        index = np.empty((planes,) + geometry.output_size, dtype=np.int64)
-        init = np.zeros(layout.out_shape, dtype=tap_type)
-        init[tuple(slice(0, o) for o in geometry.output_size)] = _first_taps(geometry)
-        init = init.reshape(-1)                 # torch's starting tap; every later winner has a larger number
-        plane_strides = [math.prod(geometry.input_size[axis + 1:]) for axis in range(geometry.ndim)]
-        lut = np.array([sum(t * d * q for t, d, q in zip(tap, geometry.dilation, plane_strides))
-                        for tap in np.ndindex(*geometry.kernel_size)], dtype=np.int64)
-        starts = [np.arange(o, dtype=np.int64) * s - lo
-                  for o, s, (lo, _) in zip(geometry.output_size, geometry.stride, geometry.padding)]
-        base = _flat(starts, geometry.input_size)
-
-    def work(chunk: slice) -> None:
-        xc = xs[chunk]
-        p = xc.shape[0]
-        q = layout.phases(xc, -np.inf)
-        span = layout.span(p)
-        best = np.empty(p * layout.qsize, dtype=x.dtype)
-        run = best[:span]
-        slot, offset = layout.taps[0]
-        if not with_indices:
-            np.copyto(run, q[slot, offset:offset + span])
-            for slot, offset in layout.taps[1:]:
-                np.maximum(q[slot, offset:offset + span], run, out=run)
-            y[chunk] = layout.crop(best, p)
-            return
-        flat = xc.reshape(-1)
-        exact = bool(np.isnan(np.dot(flat, flat))) if flat.size else False
-        taps = np.empty(p * layout.qsize, dtype=tap_type)
-        taps.reshape(p, -1)[:, :layout.length] = init
-        won = taps[:span]
-        run.fill(-np.inf)
-        update = np.empty(span, dtype=bool)
-        number_if = np.empty(span, dtype=tap_type)
-        nan = np.empty(span, dtype=bool) if exact else None
-        for number, (slot, offset) in enumerate(layout.taps):
-            value = q[slot, offset:offset + span]
-            np.greater(value, run, out=update)
-            if exact:                                   # torch: NaN always replaces the running maximum
-                np.logical_or(update, np.isnan(value, out=nan), out=update)
-                np.copyto(run, value, where=update)
-            else:                                       # branch-free; ties keep the earlier (running) value
-                np.maximum(value, run, out=run)
-            # updates come in increasing tap order, so the last one is the largest flagged number
-            np.multiply(update, tap_type(number), out=number_if)
-            np.maximum(won, number_if, out=won)
-        y[chunk] = layout.crop(best, p)
-        np.add(base, np.take(lut, layout.crop(taps, p)), out=index[chunk])
-
-    with np.errstate(**_quiet):
-        _chunked(work, planes, _bytes_per_plane(layout, x.dtype, with_indices))
-    y = y.reshape((n, c) + geometry.output_size)
-    return y, (index.reshape(y.shape) if with_indices else None)
-
-
-def _bytes_per_plane(layout: _Layout, dtype, with_indices: bool) -> int:
-    item = np.dtype(dtype).itemsize
-    scratch = len(layout.copies) * layout.qsize * item + layout.length * item
-    if with_indices:
-        scratch += layout.length * 3
-    return scratch + math.prod(layout.geometry.input_size) * item
-
-
 def max_pool_nd(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                 *, spatial: int, fn: str = "max_pool"):
     """N-dimensional max pooling; ``max_pool1d``/``2d``/``3d`` fix ``spatial``."""
     x, unbatched = _input(input, spatial, fn)
     _check_return_indices(return_indices, fn)
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
-    y, indices = _max_pool_fast(x, geometry, bool(return_indices))
+    y, indices = kernels.max_pool(x, geometry, bool(return_indices), fn=fn)
     y = from_batched(y, unbatched)
     return (y, from_batched(indices, unbatched)) if return_indices else y
 
@@ -332,7 +84,7 @@ def max_pool_nd_backward(grad_output, input, indices, kernel_size, stride, paddi
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
     g = _grad(grad_output, x, unbatched, geometry.output_size, fn)
     idx = _indices(indices, g, unbatched, fn)
-    return from_batched(_scatter(g, idx, x.shape), unbatched)
+    return from_batched(kernels.scatter_by_index(g, idx, x.shape), unbatched)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -411,24 +163,6 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 # --------------------------------------------------------------------------- average pooling
 
 
-def _divisor(geometry: arithmetic.PoolGeometry, count_include_pad: bool, divisor_override, dtype) -> np.ndarray:
-    """PyTorch's divisor for every output position (0 marks an empty window)."""
-    d = geometry.ndim
-    divisor = np.ones((1,) * d, dtype=np.int64)
-    empty = np.zeros((1,) * d, dtype=bool)
-    for axis, (i, k, s, (p, _), o) in enumerate(zip(geometry.input_size, geometry.kernel_size, geometry.stride,
-                                                    geometry.padding, geometry.output_size)):
-        start = np.arange(o, dtype=np.int64) * s - p
-        end = np.minimum(start + k, i + p)                      # clipped to the padded input
-        inside = np.minimum(end, i) - np.maximum(start, 0)      # cells of the input itself
-        shape = (1,) * axis + (-1,) + (1,) * (d - axis - 1)
-        divisor = divisor * ((end - start) if count_include_pad else inside).reshape(shape)
-        empty = empty | (inside <= 0).reshape(shape)
-    if divisor_override is not None:
-        divisor = np.full(divisor.shape, divisor_override, dtype=np.int64)
-    return np.where(empty, 0, divisor).astype(dtype)
-
-
 def _check_return_indices(return_indices, fn: str) -> None:
     if not isinstance(return_indices, (bool, np.bool_)):
         raise TypeError(f"{fn}: return_indices must be a bool, got {type(return_indices).__name__} {return_indices!r}")
@@ -449,7 +183,7 @@ def _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad, di
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"{fn}: count_include_pad must be a bool, got {count_include_pad!r}")
     override = _check_divisor(divisor_override, fn)
-    return geometry, _divisor(geometry, bool(count_include_pad), override, x.dtype)
+    return geometry, kernels.divisor(geometry, bool(count_include_pad), override, x.dtype)
 
 
 def avg_pool_nd(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -458,29 +192,7 @@ def avg_pool_nd(input, kernel_size, stride=None, padding=0, ceil_mode=False, cou
     x, unbatched = _input(input, spatial, fn)
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
-    n, c = x.shape[:2]
-    planes = n * c
-    layout = _Layout(geometry)
-    xs = x.reshape((planes,) + geometry.input_size)
-    y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
-    divisor = np.where(divisor == 0, 1, divisor)      # an empty window sums to 0 and stays 0
-
-    def work(chunk: slice) -> None:
-        xc = xs[chunk]
-        p = xc.shape[0]
-        q = layout.phases(xc, 0.0)
-        span = layout.span(p)
-        total = np.empty(p * layout.qsize, dtype=x.dtype)
-        run = total[:span]
-        slot, offset = layout.taps[0]
-        np.copyto(run, q[slot, offset:offset + span])
-        for slot, offset in layout.taps[1:]:
-            np.add(run, q[slot, offset:offset + span], out=run)
-        np.divide(layout.crop(total, p), divisor, out=y[chunk])
-
-    with np.errstate(**_quiet):
-        _chunked(work, planes, _bytes_per_plane(layout, x.dtype, False))
-    return from_batched(y.reshape((n, c) + geometry.output_size), unbatched)
+    return from_batched(kernels.avg_pool(x, geometry, divisor, fn=fn), unbatched)
 
 
 def avg_pool_nd_backward(grad_output, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -498,14 +210,7 @@ def avg_pool_nd_backward(grad_output, input, kernel_size, stride, padding, ceil_
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
     g = _grad(grad_output, x, unbatched, geometry.output_size, fn)
-    with np.errstate(**_quiet):
-        share = np.divide(g, divisor, out=np.zeros_like(g), where=divisor != 0)
-    padded_size = _padded(np.empty((1, 1) + geometry.input_size, dtype=np.int8), geometry, 0).shape[2:]
-    buffer = np.zeros(x.shape[:2] + padded_size, dtype=x.dtype)
-    for tap in np.ndindex(*geometry.kernel_size):
-        buffer[(Ellipsis,) + tap_window(tap, geometry)] += share
-    crop = tuple(slice(lo, lo + i) for (lo, _), i in zip(geometry.padding, geometry.input_size))
-    return from_batched(np.ascontiguousarray(buffer[(Ellipsis,) + crop]), unbatched)
+    return from_batched(kernels.avg_pool_backward(g, geometry, divisor, x.shape, fn=fn), unbatched)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -583,28 +288,18 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 # --------------------------------------------------------------------------- adaptive pooling
 
 
-def _bins(x: np.ndarray, output_size, spatial: int, fn: str):
-    """Per-dimension ``(start, end)`` windows of adaptive pooling (``None`` keeps a size)."""
+def _output_size(x: np.ndarray, output_size, spatial: int, fn: str) -> tuple[int, ...]:
+    """Adaptive pooling's output size (``None`` keeps an input size), validated by arithmetic."""
     if output_size is None or not (arithmetic._is_int(output_size) or isinstance(output_size, (tuple, list))):
         raise TypeError(f"{fn}: output_size must be an int or a tuple of {spatial} ints (or None entries), "
                         f"got {type(output_size).__name__} {output_size!r}")
-    return arithmetic.adaptive_windows(x.shape[2:], output_size, fn=fn)
+    return arithmetic.adaptive_output_size(x.shape[2:], output_size, fn=fn)
 
 
 def adaptive_avg_pool_nd(input, output_size, *, spatial: int, fn: str = "adaptive_avg_pool"):
     """N-dimensional adaptive average pooling (separable: one mean per dimension)."""
     x, unbatched = _input(input, spatial, fn)
-    y = x
-    with np.errstate(**_quiet):
-        for axis, bins in enumerate(_bins(x, output_size, spatial, fn), start=2):
-            shape = list(y.shape)
-            shape[axis] = len(bins)
-            reduced = np.empty(shape, dtype=x.dtype)
-            for j, (start, end) in enumerate(bins):
-                lead = (slice(None),) * axis
-                reduced[lead + (j,)] = y[lead + (slice(start, end),)].sum(axis=axis) / (end - start)
-            y = reduced
-    return from_batched(y, unbatched)
+    return from_batched(kernels.adaptive_avg_pool(x, _output_size(x, output_size, spatial, fn), fn=fn), unbatched)
 
 
 def adaptive_avg_pool_nd_backward(grad_output, input, *, spatial: int, fn: str = "adaptive_avg_pool_backward"):
@@ -616,52 +311,18 @@ def adaptive_avg_pool_nd_backward(grad_output, input, *, spatial: int, fn: str =
     x, unbatched = _input(input, spatial, fn)
     g = as_float_array(grad_output, fn=fn, name="grad_output")
     output_size = g.shape[1:] if unbatched else g.shape[2:]
-    all_bins = _bins(x, tuple(output_size), spatial, fn) if len(output_size) == spatial else None
-    if all_bins is None:
+    if len(output_size) != spatial:
         raise ValueError(f"{fn}: grad_output must be {spatial + 1 if unbatched else spatial + 2}D like the forward "
                          f"output, got shape {g.shape}")
-    g = _grad(g, x, unbatched, tuple(output_size), fn)
-    for axis in reversed(range(spatial)):
-        bins = all_bins[axis]
-        shape = list(g.shape)
-        shape[axis + 2] = x.shape[axis + 2]
-        spread = np.zeros(shape, dtype=x.dtype)
-        for j, (start, end) in enumerate(bins):
-            lead = (slice(None),) * (axis + 2)
-            spread[lead + (slice(start, end),)] += g[lead + (slice(j, j + 1),)] / (end - start)
-        g = spread
-    return from_batched(g, unbatched)
-
-
-def _adaptive_max(x: np.ndarray, all_bins) -> tuple[np.ndarray, np.ndarray]:
-    n, c = x.shape[:2]
-    input_size = x.shape[2:]
-    out = (n, c, *(len(b) for b in all_bins))
-    starts = [np.array([s for s, _ in b], dtype=np.int64) for b in all_bins]
-    ends = [np.array([e for _, e in b], dtype=np.int64) for b in all_bins]
-    longest = [int((e - s).max()) if len(s) else 0 for s, e in zip(starts, ends)]
-    best = np.full(out, -np.inf, dtype=x.dtype)
-    index = np.broadcast_to(_flat(starts, input_size), out).copy()
-    d = len(all_bins)
-    with np.errstate(**_quiet):
-        for tap in np.ndindex(*longest):
-            coords = [st + t for st, t in zip(starts, tap)]
-            valid = np.ones((1,) * d, dtype=bool)
-            gather = []
-            for axis, (co, e, i) in enumerate(zip(coords, ends, input_size)):
-                shape = (1,) * axis + (-1,) + (1,) * (d - axis - 1)
-                valid = valid & (co < e).reshape(shape)
-                gather.append(np.minimum(co, i - 1).reshape(shape))
-            value = x[(slice(None), slice(None)) + tuple(gather)]
-            _keep_max(best, index, value, _flat(coords, input_size), valid)
-    return best, index
+    g = _grad(g, x, unbatched, _output_size(x, tuple(output_size), spatial, fn), fn)
+    return from_batched(kernels.adaptive_avg_pool_backward(g, x.shape, fn=fn), unbatched)
 
 
 def adaptive_max_pool_nd(input, output_size, return_indices=False, *, spatial: int, fn: str = "adaptive_max_pool"):
     """N-dimensional adaptive max pooling (loops over the taps of the longest window)."""
     x, unbatched = _input(input, spatial, fn)
     _check_return_indices(return_indices, fn)
-    y, indices = _adaptive_max(x, _bins(x, output_size, spatial, fn))
+    y, indices = kernels.adaptive_max_pool(x, _output_size(x, output_size, spatial, fn), fn=fn)
     y = from_batched(y, unbatched)
     return (y, from_batched(indices, unbatched)) if return_indices else y
 
@@ -682,7 +343,7 @@ def adaptive_max_pool_nd_backward(grad_output, input, indices, *, spatial: int,
     output_size = g.shape[1:] if unbatched else g.shape[2:]
     g = _grad(g, x, unbatched, tuple(output_size), fn)
     idx = _indices(indices, g, unbatched, fn)
-    return from_batched(_scatter(g, idx, x.shape), unbatched)
+    return from_batched(kernels.scatter_by_index(g, idx, x.shape), unbatched)
 
 
 def adaptive_avg_pool1d(input, output_size):

@@ -3,8 +3,9 @@
 ``__init__`` validates and stores, :meth:`reset_parameters` initialises (kaiming-uniform
 with ``a=sqrt(5)``, i.e. ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for the weight and the
 same bound for the bias), ``forward`` calls :mod:`convwise.functional`, padding first with
-``functional.pad`` when ``padding_mode`` is not ``'zeros'``, and ``backward`` calls
-``functional.conv_nd_backward`` (then ``pad_backward``).
+``functional.pad`` when ``padding_mode`` is not ``'zeros'``, and keeps the call's plan
+(:class:`convwise.functional.ConvPlan`: validated geometry and chosen kernels); ``backward``
+runs that plan's backward (then ``pad_backward``), validating and choosing nothing again.
 
 Shape
 -----
@@ -22,22 +23,19 @@ Conv2d(1, 5, kernel_size=(5, 5), stride=(1, 1))
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import arithmetic
 from .. import functional as F
-from ..functional.conv import conv_nd, conv_transpose_nd
+from ..functional.conv import plan_conv, plan_conv_transpose
+from ..functional.grad import grad_output_batched
+from ..functional.padding import pad_backward
 from . import init
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _batched(array: np.ndarray, spatial: int) -> tuple[np.ndarray, bool]:
-    return (array[None], True) if array.ndim == spatial + 1 else (array, False)
 
 
 class _ConvNd(Module):
@@ -72,11 +70,7 @@ class _ConvNd(Module):
         self._reversed_padding_repeated_twice = tuple(v for lo_hi in reversed(pairs) for v in lo_hi)
         self.output_padding = arithmetic.ntuple(output_padding, n, fn=fn, name="output_padding", minimum=0)
         if self._transposed:
-            for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-                if not op < max(s, d):
-                    raise ValueError(f"{fn}: output_padding must be smaller than either stride or dilation, got "
-                                     f"output_padding={self.output_padding}, stride={self.stride}, "
-                                     f"dilation={self.dilation}")
+            arithmetic.check_output_padding(self.output_padding, self.stride, self.dilation, ndim=n, fn=fn)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
@@ -124,29 +118,24 @@ class _Conv(_ConvNd):
             padding = 0
         else:
             padded, padding = input, self.padding
-        output = conv_nd(padded, self.weight.data, self._bias(), self.stride, padding, self.dilation, self.groups,
-                           spatial=n, fn=f"{type(self).__name__}")
-        self._cache = (np.shape(input), padded, padding)
-        return output
+        plan, x, w, b, unbatched = plan_conv(padded, self.weight.data, self._bias(), self.stride, padding,
+                                             self.dilation, self.groups, spatial=n, fn=type(self).__name__)
+        self._cache = (np.shape(input), plan, x, w, unbatched)
+        y = plan.run(x, w, b)
+        return y[0] if unbatched else y
 
     def backward(self, grad_output):
         """Return ``dL/d input``; add ``dL/d weight`` and ``dL/d bias`` into their ``.grad``."""
-        input_shape, padded, padding = self._saved()
-        n = self._spatial
-        x, unbatched = _batched(np.asarray(padded), n)
-        dy = np.asarray(grad_output)
-        if unbatched:
-            dy = dy[None]
-        grad_padded, grad_weight, grad_bias = F.conv_nd_backward(
-            dy, x, self.weight.data, self.stride, padding, self.dilation, self.groups, spatial=n,
-            needs=(True, True, self.bias is not None), fn=f"{type(self).__name__}.backward")
+        input_shape, plan, x, w, unbatched = self._saved()
+        dy = grad_output_batched(grad_output, x, plan.output_shape, unbatched, fn=f"{type(self).__name__}.backward")
+        grad_padded, grad_weight, grad_bias = plan.backward(dy, x, w, (True, True, self.bias is not None))
         self.weight.accumulate(grad_weight)
         if self.bias is not None:
             self.bias.accumulate(grad_bias)
         if self.padding_mode != "zeros":
             batched_shape = ((1,) + tuple(input_shape)) if unbatched else tuple(input_shape)
-            grad_padded = F.pad_backward(grad_padded, batched_shape, self._reversed_padding_repeated_twice,
-                                         self.padding_mode)
+            grad_padded = pad_backward(grad_padded, batched_shape, self._reversed_padding_repeated_twice,
+                                       self.padding_mode)
         return grad_padded[0] if unbatched else grad_padded
 
 
@@ -213,39 +202,29 @@ class _ConvTranspose(_ConvNd):
         sizes = tuple(int(v) for v in output_size)
         if len(sizes) == non_spatial + n:
             sizes = sizes[non_spatial:]
-        if len(sizes) != n:
+        if len(sizes) != n or input.ndim not in (n + 1, n + 2):
             raise ValueError(f"{fn}: output_size must have {n} or {n + non_spatial} elements, got "
                              f"output_size={output_size!r}")
-        minimum = [(input.shape[d + non_spatial] - 1) * self.stride[d] - 2 * self.padding[d]
-                   + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(n)]
-        maximum = [lo + s - 1 for lo, s in zip(minimum, self.stride)]
-        for size, lo, hi in zip(sizes, minimum, maximum):
-            if not lo <= size <= hi:
-                raise ValueError(f"{fn}: requested an output size of {list(sizes)}, but valid sizes range from "
-                                 f"{minimum} to {maximum} (for an input of {list(input.shape[non_spatial:])})")
-        return tuple(size - lo for size, lo in zip(sizes, minimum))
+        return arithmetic.output_padding_for_size(input.shape[non_spatial:], sizes, self.kernel_size, self.stride,
+                                                  self.padding, self.dilation, fn=fn)
 
     def forward(self, input, output_size=None):
         """Transposed convolution of ``input``; ``output_size`` picks ``output_padding`` as torch does."""
         n = self._spatial
         x = np.asarray(input)
         output_padding = self._output_padding(x, output_size)
-        output = conv_transpose_nd(x, self.weight.data, self._bias(), self.stride, self.padding, output_padding,
-                                     self.groups, self.dilation, spatial=n, fn=type(self).__name__)
-        self._cache = (x, output_padding)
-        return output
+        plan, xb, w, b, unbatched = plan_conv_transpose(x, self.weight.data, self._bias(), self.stride, self.padding,
+                                                        output_padding, self.groups, self.dilation, spatial=n,
+                                                        fn=type(self).__name__)
+        self._cache = (plan, xb, w, unbatched)
+        y = plan.run(xb, w, b)
+        return y[0] if unbatched else y
 
     def backward(self, grad_output):
         """Return ``dL/d input``; add ``dL/d weight`` and ``dL/d bias`` into their ``.grad``."""
-        x, output_padding = self._saved()
-        n = self._spatial
-        xb, unbatched = _batched(x, n)
-        dy = np.asarray(grad_output)
-        if unbatched:
-            dy = dy[None]
-        grad_input, grad_weight, grad_bias = F.conv_transpose_nd_backward(
-            dy, xb, self.weight.data, self.stride, self.padding, output_padding, self.groups, self.dilation,
-            spatial=n, needs=(True, True, self.bias is not None), fn=f"{type(self).__name__}.backward")
+        plan, x, w, unbatched = self._saved()
+        dy = grad_output_batched(grad_output, x, plan.output_shape, unbatched, fn=f"{type(self).__name__}.backward")
+        grad_input, grad_weight, grad_bias = plan.backward(dy, x, w, (True, True, self.bias is not None))
         self.weight.accumulate(grad_weight)
         if self.bias is not None:
             self.bias.accumulate(grad_bias)

@@ -34,13 +34,11 @@ def _check_bool(value, *, fn: str, name: str) -> bool:
 def _check_window(module: Module, kernel_size, stride, padding, dilation=1) -> None:
     """Validate a pooling window once, in ``__init__`` (arithmetic's rules and messages)."""
     fn, n = type(module).__name__, module._spatial
-    kernel = arithmetic.ntuple(kernel_size, n, fn=fn, name="kernel_size", minimum=1)
+    arithmetic.ntuple(kernel_size, n, fn=fn, name="kernel_size", minimum=1)
     if stride is not None:
         arithmetic.ntuple(stride, n, fn=fn, name="stride", minimum=1)
-    pads = arithmetic.ntuple(padding, n, fn=fn, name="padding", minimum=0)
     arithmetic.ntuple(dilation, n, fn=fn, name="dilation", minimum=1)
-    if any(p > k // 2 for p, k in zip(pads, kernel)):
-        raise ValueError(f"{fn}: padding={padding} must be at most half of kernel_size={kernel_size}")
+    arithmetic.check_pool_padding(padding, kernel_size, ndim=n, fn=fn, as_given=True)
 
 
 class _Pool(Module):
