@@ -31,6 +31,8 @@ MAX_STEPS = 10**7
 def format_bytes(nbytes: float) -> str:
     """``1536`` -> ``'1.5 KiB'``."""
     value = float(nbytes)
+    if value >= 1024.0**6:
+        return f"{value:.2e} bytes"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(value) < 1024 or unit == "PiB":
             return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"

@@ -99,7 +99,7 @@ def max_pool(x: np.ndarray, geometry: PoolGeometry, with_indices: bool, *, fn: s
     n, c = x.shape[:2]
     planes = n * c
     out_cells = planes * math.prod(geometry.output_size)
-    require_memory(fn, out_cells * (x.itemsize + (8 if with_indices else 0)) + _CHUNK_BYTES, what="output")
+    require_memory(fn, out_cells * (x.itemsize + (8 if with_indices else 0)) + _scratch_bytes(x), what="output")
     layout = FlatPhases(geometry)
     xs = x.reshape((planes,) + geometry.input_size)
     y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
@@ -183,7 +183,7 @@ def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn
     """Average pooling of ``x (N, C, *S)``: window sums (in torch's tap order) over :func:`divisor`."""
     n, c = x.shape[:2]
     planes = n * c
-    require_memory(fn, planes * math.prod(geometry.output_size) * x.itemsize + _CHUNK_BYTES, what="output")
+    require_memory(fn, planes * math.prod(geometry.output_size) * x.itemsize + _scratch_bytes(x), what="output")
     layout = FlatPhases(geometry)
     xs = x.reshape((planes,) + geometry.input_size)
     y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
@@ -239,6 +239,17 @@ def scatter_by_index(grad: np.ndarray, indices: np.ndarray, input_shape) -> np.n
 # --------------------------------------------------------------------------- adaptive pooling
 
 
+def _scratch_bytes(x: np.ndarray) -> int:
+    """The chunk scratch a pooling call takes: one chunk, or less for a small input (its padded copy)."""
+    return min(_CHUNK_BYTES, 2 * x.nbytes)
+
+
+def _check_adaptive(x: np.ndarray, output_size: tuple[int, ...], fn: str, extra: int) -> None:
+    """Refuse before any index array or output is allocated (window bounds: three int64 per output)."""
+    require_memory(fn, 24 * sum(output_size) + math.prod(x.shape[:2]) * math.prod(output_size) * (x.itemsize + extra),
+                   what="output and window bounds")
+
+
 def _bounds(size: int, out: int) -> tuple[np.ndarray, np.ndarray, int]:
     """``(starts, ends, longest window)`` of one dimension's adaptive windows (vectorised)."""
     j = np.arange(out, dtype=np.int64)
@@ -249,6 +260,7 @@ def _bounds(size: int, out: int) -> tuple[np.ndarray, np.ndarray, int]:
 def adaptive_avg_pool(x: np.ndarray, output_size: tuple[int, ...], *, fn: str = "adaptive_avg_pool") -> np.ndarray:
     """Separable adaptive average pooling: per dimension, the window's cells summed tap by tap
     (in order, masked past each window's end) and divided by its length."""
+    _check_adaptive(x, output_size, fn, 0)
     y = x
     with _quiet():
         for axis, out in enumerate(output_size, start=2):
@@ -292,6 +304,7 @@ def adaptive_avg_pool_backward(grad: np.ndarray, input_shape, *, fn: str = "adap
 
 def adaptive_max_pool(x: np.ndarray, output_size: tuple[int, ...], *, fn: str = "adaptive_max_pool"):
     """``(values, indices)``: torch's scan over the taps of the longest window of each dimension."""
+    _check_adaptive(x, output_size, fn, 8)
     n, c = x.shape[:2]
     input_size = x.shape[2:]
     bounds = [_bounds(i, o) for i, o in zip(input_size, output_size)]
