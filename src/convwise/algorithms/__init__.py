@@ -45,7 +45,7 @@ def available(kind: str = "forward") -> list[str]:
     return sorted({"forward": FORWARD, "transpose": TRANSPOSE, "weight_grad": WEIGHT_GRAD}[kind])
 
 
-from . import atrous, depthwise, direct, gemm, fft, pointwise, shift, winograd  # noqa: E402  (they register themselves)
+from . import atrous, compiled, depthwise, direct, gemm, fft, pointwise, shift, winograd  # noqa: E402  (they register themselves)
 
 __all__ = ["FORWARD", "TRANSPOSE", "WEIGHT_GRAD", "register", "available", "direct", "gemm", "depthwise", "pointwise",
-           "fft", "winograd", "atrous"]
+           "fft", "winograd", "atrous", "compiled"]

@@ -61,7 +61,7 @@ __all__ = ["choose_method", "resolve", "why_ineligible", "candidates", "predict"
 _TABLES = {"forward": FORWARD, "transpose": TRANSPOSE, "weight_grad": WEIGHT_GRAD}
 
 #: Methods whose only error is float summation order (accurate for any dtype).
-EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise", "shift"})
+EXACT = frozenset({"direct", "gemm", "depthwise", "pointwise", "shift", "compiled"})
 
 # ----------------------------------------------------------------- cost-model constants
 _GEMM_FLOPS_PER_THREAD = 55e9     # sustained sgemm per thread on large, well-shaped products
@@ -257,6 +257,14 @@ def _scaled(model):
 _MODELS = {"shift": _scaled(_cost_shift), "winograd": _cost_winograd, "gemm": _scaled(_cost_gemm), "pointwise": _cost_pointwise, "depthwise": _cost_depthwise, "direct": _cost_direct}
 
 
+def _compiled_problem(kind, x_shape, w_shape, geometry, groups, dtype, ask: str):
+    """Ask the ``compiled`` module (written against the engine's ``Problem`` record) ``ask(problem)``."""
+    from . import compiled
+
+    problem = compiled.Problem(kind, tuple(x_shape), tuple(w_shape), geometry, groups, np.dtype(dtype).name)
+    return getattr(compiled, ask)(problem)
+
+
 def _module(method):
     return getattr(algorithms, method, None)
 
@@ -273,6 +281,8 @@ def why_ineligible(method: str, kind: str, x_shape, w_shape, geometry, groups: i
         return f"it has no {kind} kernel (available: {sorted(table)})"
     if method == "direct":
         return None
+    if method == "compiled":              # record-style hook (issue 11): the module answers for itself
+        return _compiled_problem(kind, x_shape, w_shape, geometry, groups, dtype, "why_ineligible")
     if method == "gemm":
         from . import gemm
 
@@ -334,6 +344,8 @@ def candidates(kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> lis
 
 def predict(method: str, kind: str, x_shape, w_shape, geometry, groups: int, dtype) -> float:
     """Estimated seconds of ``method`` on this problem (cost model; see module docstring)."""
+    if method == "compiled":              # record-style hook (issue 11): cost in seconds from the module
+        return _compiled_problem(kind, x_shape, w_shape, geometry, groups, dtype, "cost")
     itemsize = np.dtype(dtype).itemsize
     model = _MODELS.get(method)
     if model is not None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import arithmetic
 from ..algorithms.direct import tap_window
+from ..kernels import pooling as _compiled
 from ._args import as_float_array, check_spatial_nonempty, from_batched, to_batched
 
 __all__ = [
@@ -310,7 +311,8 @@ def max_pool_nd(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
     """N-dimensional max pooling; ``max_pool1d``/``2d``/``3d`` fix ``spatial``."""
     x, unbatched = _input(input, spatial, fn)
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
-    y, indices = _max_pool_fast(x, geometry, bool(return_indices))
+    compiled = _compiled.max_pool(x, geometry, bool(return_indices))       # issue 11: numba kernel once loaded
+    y, indices = compiled if compiled is not None else _max_pool_fast(x, geometry, bool(return_indices))
     y = from_batched(y, unbatched)
     return (y, from_batched(indices, unbatched)) if return_indices else y
 
@@ -452,6 +454,9 @@ def avg_pool_nd(input, kernel_size, stride=None, padding=0, ceil_mode=False, cou
     x, unbatched = _input(input, spatial, fn)
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
+    compiled = _compiled.avg_pool(x, geometry, bool(count_include_pad), divisor_override)  # issue 11: numba
+    if compiled is not None:
+        return from_batched(compiled, unbatched)
     n, c = x.shape[:2]
     planes = n * c
     layout = _Layout(geometry)

@@ -1,0 +1,193 @@
+"""The ``compiled`` algorithm: the direct convolution loop, compiled by numba and run in parallel.
+
+Exact (it reorders nothing but the float sum over channels and taps). It pays where each
+group has too few channels for a GEMM: depthwise and grouped layers, where it runs
+several times faster than the NumPy algorithms (``benchmarks/README.md``). Dense layers
+keep to BLAS: the cost model below prices the loop at its measured rate, far under sgemm.
+
+Written against the engine's record interface: module-level ``forward``, ``transpose``,
+``weight_grad`` (``(x, weight_or_grad_output, geometry, groups) -> array``),
+``why_ineligible(problem)`` and ``cost(problem)`` in seconds, where ``problem`` has the
+fields of :class:`Problem`. Until its kernel is loaded (see :mod:`convwise.kernels`:
+from the disk cache or compiled in a background thread, started by the first
+``why_ineligible`` that needs it) the algorithm is ineligible and another one answers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import kernels
+from .._config import get_config
+from ..arithmetic import ConvGeometry, TransposeGeometry
+from . import direct, register
+
+__all__ = ["KERNEL", "NAME", "Problem", "cost", "forward", "transpose", "weight_grad", "why_ineligible"]
+
+NAME = "compiled"
+#: kernel per kind of problem
+KERNEL = {"forward": "conv_forward", "transpose": "conv_transpose", "weight_grad": "conv_weight_grad"}
+
+
+class Problem(NamedTuple):
+    """Local stand-in for the engine's ``Problem`` record (same fields)."""
+
+    kind: str
+    x_shape: tuple
+    w_shape: tuple
+    geometry: ConvGeometry | TransposeGeometry
+    groups: int
+    dtype: str
+    finite: bool = True
+
+
+# ----------------------------------------------------------------- running the kernels
+
+
+def _lift(a: np.ndarray) -> np.ndarray:
+    """``(N, C, *spatial)`` as a writable C-contiguous ``(N, C, D, H, W)`` array (a view when possible)."""
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        a = np.array(a, order="C")
+    return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
+
+
+def _geo(geometry) -> np.ndarray:
+    pad = 3 - geometry.ndim
+    return np.array((1,) * pad + tuple(geometry.stride) + (1,) * pad + tuple(geometry.dilation)
+                    + (0,) * pad + tuple(lo for lo, _ in geometry.padding), dtype=np.int64)
+
+
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """Grouped convolution ``(N, C_in, *in) * (C_out, C_in/g, *k) -> (N, C_out, *out)``, no bias."""
+    if not np.isfinite(weight).all():      # padding cells times inf/NaN weights: the reference's 0 * inf
+        return direct.conv_forward(x, weight, geometry, groups)
+    y = np.empty((x.shape[0], weight.shape[0]) + tuple(geometry.output_size), dtype=x.dtype)
+    threads = kernels.threads()
+    block, workers = _forward_split(x.shape[0] * groups * math.prod(geometry.output_size[:-2]),
+                                    weight.shape[0] // groups, threads)
+    kernels.launch("conv_forward", _lift(x), _lift(weight), _geo(geometry), groups, block, workers, _lift(y))
+    return y
+
+
+def _forward_split(slices: int, per_group: int, threads: int) -> tuple[int, int]:
+    """(output channels per work item, workers): whole groups when there are enough
+    (batch x group x depth) slices to share out, else groups split into blocks."""
+    if threads <= 1:
+        return per_group, 1
+    want = 4 * threads                        # a few items per thread evens out the split
+    block = per_group if slices >= want else max(1, -(-per_group * slices // want))
+    items = slices * -(-per_group // block)
+    return block, max(1, min(threads, items))
+
+
+def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
+    """Transposed convolution ``(N, C_in, *in) * (C_in, C_out/g, *k) -> (N, C_out, *out)``, no bias."""
+    y = np.empty((x.shape[0], weight.shape[1] * groups) + tuple(geometry.output_size), dtype=x.dtype)
+    kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, _lift(y))
+    return y
+
+
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """Gradient of :func:`forward` with respect to the weight: ``(C_out, C_in/g, *k)``."""
+    if not np.isfinite(grad_output).all():   # padding cells times inf/NaN gradients, as in the reference
+        return direct.conv_weight_grad(x, grad_output, geometry, groups)
+    c_out = grad_output.shape[1]
+    grad = np.empty((c_out, x.shape[1] // groups) + tuple(geometry.kernel_size), dtype=x.dtype)
+    kernels.launch("conv_weight_grad", _lift(x), _lift(grad_output), _geo(geometry), groups, _lift(grad))
+    return grad
+
+
+# ----------------------------------------------------------------- eligibility and cost
+
+#: Channels per group (input x output) above which the loop is not a candidate: there a
+#: GEMM wins by far (measured: see ``cost``), and the cost model is not calibrated.
+MAX_GROUP_PRODUCT = 1024
+
+
+def why_ineligible(problem: Problem) -> str | None:
+    """``None`` when the kernel can run ``problem`` now, else the reason (and start loading it)."""
+    dtype = np.dtype(problem.dtype).name
+    if dtype not in kernels.DTYPES:
+        return f"it runs float32 and float64 only, got dtype={dtype}"
+    cg, og = _group_channels(problem)
+    if cg * og > MAX_GROUP_PRODUCT:
+        return (f"it is for few channels per group (C_in/groups x C_out/groups <= {MAX_GROUP_PRODUCT}), got "
+                f"{cg} x {og}: a GEMM algorithm is faster there")
+    if problem.kind == "forward":
+        scratch = _forward_scratch_bytes(problem)
+        if scratch > get_config().workspace_bytes:
+            return (f"its padded planes need {scratch / 2**20:.1f} MiB of scratch, more than the workspace budget "
+                    f"of {get_config().workspace_mib:g} MiB")
+    reason = kernels.unavailable_reason()
+    if reason is not None:
+        return reason
+    if not kernels.ready(KERNEL[problem.kind], dtype):
+        return ("its numba kernel is still loading in the background (run `convwise warmup` once to compile "
+                "every kernel ahead)")
+    return None
+
+
+def _forward_scratch_bytes(problem: Problem) -> int:
+    """Scratch of the forward kernel: a padded, phase-split input plane and a wide output per thread."""
+    geometry = problem.geometry
+    pad = 3 - geometry.ndim
+    size = (1,) * pad
+    stride, dilation = size + tuple(geometry.stride), size + tuple(geometry.dilation)
+    kernel, out = size + tuple(geometry.kernel_size), size + tuple(geometry.output_size)
+    wq = out[2] + ((kernel[2] - 1) * dilation[2]) // stride[2]
+    hq = out[1] + ((kernel[1] - 1) * dilation[1]) // stride[1] + 1
+    cg = _group_channels(problem)[0]
+    elements = cg * kernel[0] * stride[1] * stride[2] * hq * wq + out[1] * wq
+    return elements * np.dtype(problem.dtype).itemsize * max(1, get_config().threads)
+
+
+def _group_channels(problem: Problem) -> tuple[int, int]:
+    """(input, output) channels per group of the equivalent forward convolution."""
+    g = problem.groups
+    if problem.kind == "transpose":
+        return problem.w_shape[1], problem.x_shape[1] // g
+    return problem.x_shape[1] // g, problem.w_shape[0] // g
+
+
+#: Measured multiply-adds per second per thread (float32) of the inner row loop, and the
+#: fixed cost of a launch (see ``benchmarks/README.md`` for the measurements).
+MACS_PER_SECOND = 2.0e9
+LAUNCH_SECONDS = 30e-6
+FLOAT64_SLOWDOWN = 1.6
+#: Short output rows pay loop set-up per (row, channel, tap): seconds per such inner loop.
+ROW_SECONDS = 6e-9
+
+
+def cost(problem: Problem) -> float:
+    """Predicted seconds of ``problem`` on this algorithm with the configured threads."""
+    geometry = problem.geometry
+    n, g = problem.x_shape[0], problem.groups
+    cg, og = _group_channels(problem)
+    if problem.kind == "transpose":
+        outputs, channels_out = math.prod(geometry.input_size), problem.x_shape[1]
+        rows = n * g * og * math.prod(geometry.output_size[:-1]) * cg * math.prod(geometry.kernel_size[:-1])
+    else:
+        outputs, channels_out = math.prod(geometry.output_size), g * og
+        rows = n * channels_out * math.prod(geometry.output_size[:-1]) * cg * math.prod(geometry.kernel_size[:-1])
+    macs = n * channels_out * outputs * cg * math.prod(geometry.kernel_size)
+    work = macs / MACS_PER_SECOND + rows * geometry.kernel_size[-1] * ROW_SECONDS
+    if np.dtype(problem.dtype).itemsize == 8:
+        work *= FLOAT64_SLOWDOWN
+    threads = max(1, get_config().threads)
+    return LAUNCH_SECONDS + work / threads
+
+
+register(NAME, forward=forward, transpose=transpose, weight_grad=weight_grad)
+
+
+def _forget_choices() -> None:
+    """A kernel became ready: choices cached while it was loading must be made again."""
+    from . import select
+
+    select.clear_cache()
+
+
+kernels.on_ready(_forget_choices)

@@ -1,0 +1,246 @@
+"""Direct convolution loops compiled by numba: forward, transposed and weight gradient.
+
+Every kernel works on 3-D planes ``(N, C, D, H, W)``; 1-D and 2-D problems arrive with
+unit leading spatial dimensions (a reshape, no copy). The geometry travels as one int64
+array ``geo`` so that every kernel has exactly one signature per dtype (what
+``convwise warmup`` compiles and numba caches on disk)::
+
+    geo = [stride_d, stride_h, stride_w, dilation_d, dilation_h, dilation_w,
+           pad_lo_d, pad_lo_h, pad_lo_w]
+
+The loops are the definition::
+
+    y[n, o, z, y, x] = sum_{c in group(o)} sum_{taps} x[n, c, z*s - p + k*d, ...] * w[o, c, k]
+
+The forward kernel works by whole planes (see :func:`conv_forward`); the transposed and
+weight-gradient kernels go row by row (``prange`` over output rows, or over weight
+channel pairs) and never materialise padding: for each kernel tap, :func:`_spans` gives
+the outputs whose input cell lies inside the input, so padding cells (``0 * w``) are
+skipped. The caller keeps non-finite weights (forward) and gradients (weight gradient),
+where ``0 * inf`` would be NaN, on the NumPy reference. No fast-math flag assumes finite
+values: NaN and Inf propagate as in the plain sum.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad"]
+
+
+@numba.njit(cache=True)
+def _spans(size_in, size_out, kernel, stride, dilation, pad):
+    """Per tap ``t``: the outputs ``j`` in ``[lo, hi)`` with ``0 <= j*stride + t*dilation - pad < size_in``."""
+    spans = np.empty((kernel, 2), dtype=np.int64)
+    for t in range(kernel):
+        offset = t * dilation - pad
+        lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+        top = size_in - 1 - offset
+        hi = min(size_out, top // stride + 1) if top >= 0 else 0
+        spans[t, 0] = lo
+        spans[t, 1] = max(lo, hi)
+    return spans
+
+
+@numba.njit(cache=True, inline="always")
+def _scatter_axpy(out, start, stride, src, n, weight):
+    """``out[start::stride][:n] += src[:n] * weight``."""
+    if stride == 1:
+        seg = out[start:start + n]
+        for j in range(n):
+            seg[j] += src[j] * weight
+    else:
+        seg = out[start::stride]
+        for j in range(n):
+            seg[j] += src[j] * weight
+
+
+@numba.njit(cache=True, inline="always")
+def _dot(a, start, stride, b, n, total):
+    """``total + sum(a[start::stride][:n] * b[:n])`` (reassociated: see ``conv_weight_grad``)."""
+    if stride == 1:
+        seg = a[start:start + n]
+        for j in range(n):
+            total += seg[j] * b[j]
+    else:
+        seg = a[start::stride]
+        for j in range(n):
+            total += seg[j] * b[j]
+    return total
+
+
+@numba.njit(cache=True)
+def _fill_phases(plane, sh, sw, ph, pw, phases, wq):
+    """Write the zero-padded ``plane (H, W)`` into its stride phases: phase ``(rh, rw)``
+    holds padded cell ``(qy*sh + rh, qx*sw + rw)`` at flat ``qy*wq + qx``."""
+    h_in, w_in = plane.shape
+    hq = phases.shape[1] // wq
+    for rh in range(sh):
+        for rw in range(sw):
+            target = phases[rh * sw + rw]
+            x0 = rw - pw                                   # input column of qx = 0
+            lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
+            top = w_in - 1 - x0
+            hi = min(wq, top // sw + 1) if top >= 0 else 0
+            hi = max(hi, lo)
+            for qy in range(hq):
+                row = target[qy * wq:(qy + 1) * wq]
+                u = qy * sh + rh - ph
+                if u < 0 or u >= h_in or hi == lo:
+                    row[:] = 0.0
+                    continue
+                row[:lo] = 0.0
+                row[hi:] = 0.0
+                _axpy_copy(row[lo:hi], plane[u], lo * sw + x0, sw, hi - lo)
+
+
+@numba.njit(cache=True, inline="always")
+def _axpy_copy(out, src, start, stride, n):
+    if stride == 1:
+        seg = src[start:start + n]
+        for j in range(n):
+            out[j] = seg[j]
+    else:
+        seg = src[start::stride]
+        for j in range(n):
+            out[j] = seg[j]
+
+
+@numba.njit(cache=True, parallel=True)
+def conv_forward(x, w, geo, groups, block, workers, y):
+    """``y (N, C_out, *out)`` = grouped cross-correlation of ``x (N, C_in, *in)`` with ``w (C_out, C_in/g, *k)``.
+
+    By whole planes, so that each tap is one long unit-stride loop, on ``workers`` threads.
+    A work item is (batch, group, output depth, ``block`` of the group's output channels):
+    the ``C_in/g x k_d`` input planes it reads are written zero-padded into their stride
+    phases once (:func:`_fill_phases`), so tap ``(ty, tx)`` of every output is the flat
+    run ``phase[(ty*dh)//sh * wq + (tx*dw)//sw + k]`` of one phase, with each output plane
+    kept ``wq`` wide (the extra columns are scratch, dropped at the end). On the short rows
+    of CNN layers this beats a per-row loop (depthwise 256@28, one thread: 0.31 against
+    0.77 ms): fewer, longer inner loops.
+    """
+    n, d_in = x.shape[0], x.shape[2]
+    c_out, cg, kd, kh, kw = w.shape
+    _, _, d_out, h_out, w_out = y.shape
+    og = c_out // groups
+    sd, sh, sw, dd, dh, dw, pd, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8]
+    wq = w_out + ((kw - 1) * dw) // sw
+    hq = h_out + ((kh - 1) * dh) // sh + 1           # one row of slack for the wide tail's reads
+    length = h_out * wq
+    blocks = (og + block - 1) // block
+    items = n * groups * d_out * blocks
+    phases = np.empty((workers, cg * kd, sh * sw, hq * wq), dtype=x.dtype)
+    wide = np.empty((workers, length), dtype=x.dtype)
+    for worker in prange(workers):
+        mine = phases[worker]
+        acc = wide[worker]
+        for item in range(worker * items // workers, (worker + 1) * items // workers):
+            part = item % blocks
+            oz = (item // blocks) % d_out
+            group = (item // (blocks * d_out)) % groups
+            b = item // (blocks * d_out * groups)
+            for c in range(cg):
+                for tz in range(kd):
+                    iz = oz * sd - pd + tz * dd
+                    if 0 <= iz < d_in:
+                        _fill_phases(x[b, group * cg + c, iz], sh, sw, ph, pw, mine[c * kd + tz], wq)
+            for o in range(group * og + part * block, min(group * og + (part + 1) * block, (group + 1) * og)):
+                acc[:] = 0.0
+                for c in range(cg):
+                    for tz in range(kd):
+                        iz = oz * sd - pd + tz * dd
+                        if iz < 0 or iz >= d_in:
+                            continue
+                        plane = mine[c * kd + tz]
+                        for ty in range(kh):
+                            for tx in range(kw):
+                                weight = w[o, c, tz, ty, tx]
+                                start = ((ty * dh) // sh) * wq + (tx * dw) // sw
+                                src = plane[((ty * dh) % sh) * sw + (tx * dw) % sw, start:start + length]
+                                for k in range(length):
+                                    acc[k] += src[k] * weight
+                out = y[b, o, oz]
+                for oy in range(h_out):
+                    out[oy, :] = acc[oy * wq:oy * wq + w_out]
+    return y
+
+
+@numba.njit(cache=True, parallel=True)
+def conv_transpose(x, w, geo, groups, y):
+    """``y (N, C_out, *out)`` = adjoint of the forward conv ``out -> in`` given by ``geo``.
+
+    ``x (N, C_in, *in)``, ``w (C_in, C_out/g, *k)``; output cell ``u`` gathers every
+    input cell ``j`` and tap ``t`` with ``u = j*s - p + t*d`` (the scatter, read backwards).
+    """
+    n, c_in, d_in, h_in, w_in = x.shape
+    _, og, kd, kh, kw = w.shape
+    _, c_out, d_out, h_out, w_out = y.shape
+    cg = c_in // groups
+    sd, sh, sw, dd, dh, dw, pd, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8]
+    spans = _spans(w_out, w_in, kw, sw, dw, pw)      # input cells j whose output j*s + t*d - p exists
+    rows = n * c_out * d_out * h_out
+    for row in prange(rows):
+        uy = row % h_out
+        uz = (row // h_out) % d_out
+        o = (row // (h_out * d_out)) % c_out
+        b = row // (h_out * d_out * c_out)
+        out = y[b, o, uz, uy]
+        out[:] = 0.0
+        group = o // og
+        m = o - group * og
+        for c in range(group * cg, group * cg + cg):
+            for tz in range(kd):
+                rz = uz + pd - tz * dd                  # = jz * sd for a contributing input plane jz
+                if rz < 0 or rz % sd != 0 or rz // sd >= d_in:
+                    continue
+                for ty in range(kh):
+                    ry = uy + ph - ty * dh
+                    if ry < 0 or ry % sh != 0 or ry // sh >= h_in:
+                        continue
+                    src = x[b, c, rz // sd, ry // sh]
+                    taps = w[c, m, tz, ty]
+                    for tx in range(kw):
+                        lo, hi = spans[tx, 0], spans[tx, 1]
+                        _scatter_axpy(out, lo * sw + tx * dw - pw, sw, src[lo:hi], hi - lo, taps[tx])
+    return y
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def conv_weight_grad(x, dy, geo, groups, dw_out):
+    """``dw_out (C_out, C_in/g, *k)`` = correlation of ``x (N, C_in, *in)`` with ``dy (N, C_out, *out)``.
+
+    The only fast-math flags are reassociation and contraction, so that each tap's long sum
+    vectorises; no flag assumes finite values, so NaN and Inf still propagate.
+    """
+    n, _, d_in, h_in, w_in = x.shape
+    _, c_out, d_out, h_out, w_out = dy.shape
+    _, cg, kd, kh, kw = dw_out.shape
+    og = c_out // groups
+    sd, sh, sw, dd, dh, dw, pd, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8]
+    spans = _spans(w_in, w_out, kw, sw, dw, pw)
+    for pair in prange(c_out * cg):
+        o = pair // cg
+        c = pair % cg
+        channel = (o // og) * cg + c
+        grad = dw_out[o, c]
+        grad[:] = 0.0
+        for b in range(n):
+            for oz in range(d_out):
+                for tz in range(kd):
+                    iz = oz * sd - pd + tz * dd
+                    if iz < 0 or iz >= d_in:
+                        continue
+                    for oy in range(h_out):
+                        g = dy[b, o, oz, oy]
+                        for ty in range(kh):
+                            iy = oy * sh - ph + ty * dh
+                            if iy < 0 or iy >= h_in:
+                                continue
+                            src = x[b, channel, iz, iy]
+                            taps = grad[tz, ty]
+                            for tx in range(kw):
+                                lo, hi = spans[tx, 0], spans[tx, 1]
+                                taps[tx] = _dot(src, lo * sw + tx * dw - pw, sw, g[lo:hi], hi - lo, taps[tx])
+    return dw_out
