@@ -30,6 +30,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
