@@ -152,31 +152,52 @@ def _group_channels(problem: Problem) -> tuple[int, int]:
     return problem.x_shape[1] // g, problem.w_shape[0] // g
 
 
-#: Measured multiply-adds per second per thread (float32) of the inner row loop, and the
-#: fixed cost of a launch (see ``benchmarks/README.md`` for the measurements).
-MACS_PER_SECOND = 2.0e9
-LAUNCH_SECONDS = 30e-6
-FLOAT64_SLOWDOWN = 1.6
-#: Short output rows pay loop set-up per (row, channel, tap): seconds per such inner loop.
-ROW_SECONDS = 6e-9
+#: Seconds per unit of work on one thread (float32), fitted by non-negative least squares
+#: on 17 layers (depthwise, grouped, few-channel dense; 1-D/2-D/3-D; strides 1-4) timed
+#: by CPU time on the 2-core dev VM (November 2026): predictions within 0.6-1.5x of the
+#: measured forward times, 0.25-1.4x for the row kernels (worst on long 1-D rows).
+#: forward: per multiply-add over the wide (``wq``) planes, per padded cell filled, per tap loop
+FORWARD_SECONDS = (6.6e-11, 6.6e-10, 1.5e-8)
+#: transposed and weight gradient: per multiply-add, per inner (tap x row) loop
+TRANSPOSE_SECONDS = (8.3e-11, 8.2e-9)
+WEIGHT_GRAD_SECONDS = (5.3e-11, 1.6e-8)
+LAUNCH_SECONDS = 1e-5
+#: float64 halves the vector width: multiply-adds and copies take about twice as long
+FLOAT64_SLOWDOWN = 1.8
 
 
 def cost(problem: Problem) -> float:
-    """Predicted seconds of ``problem`` on this algorithm with the configured threads."""
+    """Predicted seconds of ``problem`` on this algorithm with the configured threads.
+
+    The work terms follow the kernels' loops (see :mod:`convwise.kernels.conv`); the
+    constants above were measured, and the parallel loop is assumed to split evenly.
+    """
     geometry = problem.geometry
+    unit = (1,) * (3 - geometry.ndim)
+    kernel = unit + tuple(geometry.kernel_size)
+    stride = unit + tuple(geometry.stride)
+    dilation = unit + tuple(geometry.dilation)
     n, g = problem.x_shape[0], problem.groups
     cg, og = _group_channels(problem)
-    if problem.kind == "transpose":
-        outputs, channels_out = math.prod(geometry.input_size), problem.x_shape[1]
-        rows = n * g * og * math.prod(geometry.output_size[:-1]) * cg * math.prod(geometry.kernel_size[:-1])
+    taps = math.prod(kernel)
+    slow = FLOAT64_SLOWDOWN if np.dtype(problem.dtype).itemsize == 8 else 1.0
+    if problem.kind == "forward":
+        out = unit + tuple(geometry.output_size)
+        wq = out[2] + (kernel[2] - 1) * dilation[2] // stride[2]
+        hq = out[1] + (kernel[1] - 1) * dilation[1] // stride[1] + 1
+        loops = n * g * og * out[0] * cg * taps
+        filled = n * g * out[0] * cg * kernel[0] * stride[1] * stride[2] * hq * wq
+        per_mac, per_cell, per_loop = FORWARD_SECONDS
+        work = slow * (loops * out[1] * wq * per_mac + filled * per_cell) + loops * per_loop
+        items = n * g * out[0]
     else:
-        outputs, channels_out = math.prod(geometry.output_size), g * og
-        rows = n * channels_out * math.prod(geometry.output_size[:-1]) * cg * math.prod(geometry.kernel_size[:-1])
-    macs = n * channels_out * outputs * cg * math.prod(geometry.kernel_size)
-    work = macs / MACS_PER_SECOND + rows * geometry.kernel_size[-1] * ROW_SECONDS
-    if np.dtype(problem.dtype).itemsize == 8:
-        work *= FLOAT64_SLOWDOWN
-    threads = max(1, get_config().threads)
+        forward_out = unit + tuple(geometry.input_size if problem.kind == "transpose" else geometry.output_size)
+        macs = n * g * og * math.prod(forward_out) * cg * taps
+        rows = n * g * og * math.prod(forward_out[:2]) * cg * taps // kernel[2]
+        per_mac, per_loop = TRANSPOSE_SECONDS if problem.kind == "transpose" else WEIGHT_GRAD_SECONDS
+        work = slow * macs * per_mac + rows * kernel[2] * per_loop
+        items = n * g * og if problem.kind == "transpose" else g * og * cg
+    threads = max(1, min(get_config().threads, items))
     return LAUNCH_SECONDS + work / threads
 
 
