@@ -18,7 +18,7 @@ def test_suite_file_has_the_documented_layers():
     layers = bench.load_suite()
     ops = {layer["op"] for layer in layers}
     assert {"conv1d", "conv2d", "conv3d", "conv_transpose2d", "max_pool2d", "conv2d_backward"} <= ops
-    assert len(layers) == 19
+    assert len(layers) == 20
     for layer in layers:
         assert bench.layer_flops(layer) > 0
     assert [layer["name"] for layer in bench.load_suite(filter="depthwise")] == [

@@ -85,10 +85,16 @@ def test_read_only_and_strided_inputs():
 
 
 def test_disabled_kernels_fall_back_to_numpy(monkeypatch):
+    """While kernels load (here: disabled) the NumPy path answers, with the same oracle checks."""
     monkeypatch.undo()                                                        # the NumPy path may run again
-    x = np.random.default_rng(1).standard_normal((1, 2, 7, 7)).astype(np.float32)
     with kernels.disabled():
         assert not kernels.ready("max_pool", np.float32)
-        y, i = cf.max_pool2d(x, 3, return_indices=True)
-    y_ref, i_ref = F.max_pool2d(to_torch(x), 3, return_indices=True)
-    assert np.array_equal(i, i_ref.numpy()) and np.allclose(y, y_ref.numpy())
+        for spatial, kernel_size, stride, padding, dilation, ceil_mode in MAX_GRID[1::9]:
+            for x in _inputs(spatial, kernel_size * 7 + padding):
+                check_max_pool(x, spatial, kernel_size=kernel_size, stride=stride, padding=padding,
+                               dilation=dilation, ceil_mode=ceil_mode)
+        for spatial, kernel_size, stride, padding, ceil_mode, include, divisor in AVG_GRID[1::9]:
+            extra = {} if divisor is None else {"divisor_override": divisor}
+            for x in _inputs(spatial, kernel_size * 5 + padding):
+                check_avg_pool(x, spatial, kernel_size=kernel_size, stride=stride, padding=padding,
+                               ceil_mode=ceil_mode, count_include_pad=include, **extra)

@@ -238,12 +238,13 @@ def _geomean(values: list[float]) -> float | None:
 
 def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None, use_torch: bool = True,
               progress: bool = True, sgemm_size: int = 2048, against: tuple[str, ...] = (),
-              wait_for_kernels: bool = True) -> dict:
+              wait_for_kernels: bool = True, compiled: bool = True) -> dict:
     """Time every layer; returns the JSON-ready report (see ``convwise bench --json``).
 
     ``against``: peers timed beside torch in the same blocks (``"onnxruntime"``).
     ``wait_for_kernels``: load (or compile) the numba kernels first, so that the compiled
     algorithm competes from the first layer (as after ``convwise warmup``).
+    ``compiled=False`` times convwise without its numba kernels (NumPy algorithms only).
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"bench: repeat must be a positive int, got repeat={repeat!r}")
@@ -257,9 +258,18 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
         except ImportError:
             raise ValueError("bench: --against onnxruntime needs onnx and onnxruntime "
                              "(pip install 'convwise[bench]')") from None
-    if wait_for_kernels:
-        from . import kernels
+    from . import kernels
+    from .algorithms import select
 
+    if not compiled:
+        with kernels.disabled():
+            select.clear_cache()
+            try:
+                return run_suite(layers, repeat=repeat, threads=threads, use_torch=use_torch, progress=progress,
+                                 sgemm_size=sgemm_size, against=against, wait_for_kernels=False) | {"compiled": False}
+            finally:
+                select.clear_cache()
+    if wait_for_kernels:
         kernels.wait()
     torch: Any = None
     if use_torch:
@@ -294,7 +304,7 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "numpy": np.__version__,
                     "torch": getattr(torch, "__version__", None)},
-        "threads": threads, "repeat": repeat, "sgemm_gflops": peak,
+        "threads": threads, "repeat": repeat, "sgemm_gflops": peak, "compiled": True,
         "layers": rows,
         "geomean_ratio": {"forward": _geomean(forward), "backward": _geomean(backward)},
         "against": list(against),

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
                              "CPU provider, --threads intra-op threads; needs the 'bench' extra)")
     parser.add_argument("--no-wait", action="store_true",
                         help="do not load/compile the numba kernels first (time what a cold process runs)")
+    parser.add_argument("--no-compiled", action="store_true",
+                        help="time convwise without its numba kernels (NumPy algorithms only: the 'before')")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(func=run)
 
@@ -47,7 +49,8 @@ def run(args) -> int:
     repeat = args.repeat or (2 if args.quick else 5)
     report = run_suite(layers, repeat=repeat, threads=args.threads, use_torch=not args.no_torch,
                        progress=not args.no_progress, sgemm_size=256 if args.quick else 2048,
-                       against=tuple(dict.fromkeys(args.against)), wait_for_kernels=not args.no_wait)
+                       against=tuple(dict.fromkeys(args.against)), wait_for_kernels=not args.no_wait,
+                       compiled=not args.no_compiled)
     print(format_table(report))
     if args.json:
         try:

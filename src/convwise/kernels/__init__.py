@@ -245,7 +245,7 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
             function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
     elif name == "max_pool":
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
-        function(x, geo, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))
+        function(x, geo, True, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))
     else:
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
         function(x, geo, True, 0, np.zeros((1, 1, 1, 2), dtype=dtype))

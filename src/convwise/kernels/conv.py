@@ -108,6 +108,30 @@ def _axpy_copy(out, src, start, stride, n):
             out[j] = seg[j]
 
 
+@numba.njit(cache=True, inline="always")
+def _tap(plane, ty, tx, sh, sw, dh, dw, wq, length):
+    """The flat run of padded-phase ``plane`` that tap ``(ty, tx)`` reads for every (wide) output."""
+    start = ((ty * dh) // sh) * wq + (tx * dw) // sw
+    return plane[((ty * dh) % sh) * sw + (tx * dw) % sw, start:start + length]
+
+
+@numba.njit(cache=True)
+def _taps3x3(acc, plane, weight, sh, sw, dh, dw, wq, length):
+    """``acc += `` the nine taps of a 3x3 kernel in one pass (the sum kept in registers, not in ``acc``)."""
+    p0, p1, p2 = _tap(plane, 0, 0, sh, sw, dh, dw, wq, length), _tap(plane, 0, 1, sh, sw, dh, dw, wq, length), \
+        _tap(plane, 0, 2, sh, sw, dh, dw, wq, length)
+    p3, p4, p5 = _tap(plane, 1, 0, sh, sw, dh, dw, wq, length), _tap(plane, 1, 1, sh, sw, dh, dw, wq, length), \
+        _tap(plane, 1, 2, sh, sw, dh, dw, wq, length)
+    p6, p7, p8 = _tap(plane, 2, 0, sh, sw, dh, dw, wq, length), _tap(plane, 2, 1, sh, sw, dh, dw, wq, length), \
+        _tap(plane, 2, 2, sh, sw, dh, dw, wq, length)
+    w0, w1, w2 = weight[0, 0], weight[0, 1], weight[0, 2]
+    w3, w4, w5 = weight[1, 0], weight[1, 1], weight[1, 2]
+    w6, w7, w8 = weight[2, 0], weight[2, 1], weight[2, 2]
+    for k in range(length):
+        acc[k] += (p0[k] * w0 + p1[k] * w1 + p2[k] * w2 + p3[k] * w3 + p4[k] * w4 + p5[k] * w5
+                   + p6[k] * w6 + p7[k] * w7 + p8[k] * w8)
+
+
 @numba.njit(cache=True, parallel=True)
 def conv_forward(x, w, geo, groups, block, workers, y):
     """``y (N, C_out, *out)`` = grouped cross-correlation of ``x (N, C_in, *in)`` with ``w (C_out, C_in/g, *k)``.
@@ -154,6 +178,9 @@ def conv_forward(x, w, geo, groups, block, workers, y):
                         if iz < 0 or iz >= d_in:
                             continue
                         plane = mine[c * kd + tz]
+                        if kh == 3 and kw == 3:
+                            _taps3x3(acc, plane, w[o, c, tz], sh, sw, dh, dw, wq, length)
+                            continue
                         for ty in range(kh):
                             for tx in range(kw):
                                 weight = w[o, c, tz, ty, tx]

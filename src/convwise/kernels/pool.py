@@ -35,8 +35,8 @@ def _first(start, dilation):
 
 
 @numba.njit(cache=True, parallel=True)
-def max_pool(x, geo, y, index):
-    """``y, index (P, *out)``: the maxima of ``x (P, *in)`` and their flat indices in each plane."""
+def max_pool(x, geo, with_index, y, index):
+    """``y, index (P, *out)``: the maxima of ``x (P, *in)`` and (``with_index``) their flat indices in each plane."""
     planes, d_in, h_in, w_in = x.shape
     _, d_out, h_out, w_out = y.shape
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
@@ -46,13 +46,14 @@ def max_pool(x, geo, y, index):
         oz = (row // h_out) % d_out
         p = row // (h_out * d_out)
         best = y[p, oz, oy]
-        where = index[p, oz, oy]
+        where = index[p, oz, oy] if with_index else index[0, 0, 0]     # (index is 1x1x1x1 without)
         z0 = oz * sd - pd
         y0 = oy * sh - ph
-        corner = (_first(z0, dd) * h_in + _first(y0, dh)) * w_in
-        for j in range(w_out):
-            best[j] = -np.inf
-            where[j] = corner + _first(j * sw - pw, dw)
+        best[:] = -np.inf
+        if with_index:
+            corner = (_first(z0, dd) * h_in + _first(y0, dh)) * w_in
+            for j in range(w_out):
+                where[j] = corner + _first(j * sw - pw, dw)
         for tz in range(kd):
             iz = z0 + tz * dd
             if iz < 0 or iz >= d_in:
@@ -68,11 +69,24 @@ def max_pool(x, geo, y, index):
                     lo = 0 if offset >= 0 else (-offset + sw - 1) // sw
                     top = w_in - 1 - offset
                     hi = min(w_out, top // sw + 1) if top >= 0 else 0
-                    for j in range(lo, hi):
-                        value = src[j * sw + offset]
-                        if value > best[j] or np.isnan(value):
-                            best[j] = value
-                            where[j] = base + j * sw + offset
+                    if hi <= lo:
+                        continue
+                    seg = src[lo * sw + offset::sw]          # views indexed from 0: no wrap-around checks
+                    run = best[lo:hi]
+                    won = where[lo:hi]
+                    if not with_index:                        # a NaN-propagating running maximum
+                        for j in range(hi - lo):
+                            value = seg[j]
+                            current = run[j]
+                            run[j] = value if (value > current) | np.isnan(value) else current
+                        continue
+                    first = base + lo * sw + offset
+                    for j in range(hi - lo):                  # selects, not branches (unpredictable on data)
+                        value = seg[j]
+                        current = run[j]
+                        take = (value > current) | np.isnan(value)
+                        run[j] = value if take else current
+                        won[j] = first + j * sw if take else won[j]
     return y, index
 
 
@@ -102,8 +116,12 @@ def avg_pool(x, geo, count_include_pad, override, y):
                     lo = 0 if offset >= 0 else (-offset + sw - 1) // sw
                     top = w_in - 1 - offset
                     hi = min(w_out, top // sw + 1) if top >= 0 else 0
-                    for j in range(lo, hi):
-                        total[j] += src[j * sw + offset]
+                    if hi <= lo:
+                        continue
+                    seg = src[lo * sw + offset::sw]
+                    run = total[lo:hi]
+                    for j in range(hi - lo):
+                        run[j] += seg[j]
         inside_zy = (min(z1, d_in) - max(z0, 0)) * (min(y1, h_in) - max(y0, 0))
         padded_zy = (z1 - z0) * (y1 - y0)
         for j in range(w_out):

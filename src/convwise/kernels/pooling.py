@@ -40,8 +40,8 @@ def max_pool(x: np.ndarray, geometry, with_indices: bool = True):
         return None
     shape = x.shape[:2] + tuple(geometry.output_size)
     y = np.empty(shape, dtype=x.dtype)
-    index = np.empty(shape, dtype=np.int64)
-    launch("max_pool", _planes(x), _geo(geometry), _planes(y), _planes(index))
+    index = np.empty(shape if with_indices else (1,) * len(shape), dtype=np.int64)
+    launch("max_pool", _planes(x), _geo(geometry), bool(with_indices), _planes(y), _planes(index))
     return y, (index if with_indices else None)
 
 
