@@ -73,8 +73,12 @@ def _dot(a, start, stride, b, n, total):
 
 @numba.njit(cache=True)
 def _fill_phases(plane, sh, sw, ph, pw, phases, wq):
-    """Write the zero-padded ``plane (H, W)`` into its stride phases: phase ``(rh, rw)``
-    holds padded cell ``(qy*sh + rh, qx*sw + rw)`` at flat ``qy*wq + qx``."""
+    """Copy ``plane (H, W)`` into its zero-padded stride phases: phase ``(rh, rw)`` holds
+    padded cell ``(qy*sh + rh, qx*sw + rw)`` at flat ``qy*wq + qx``.
+
+    Only the cells of the input are written: the padding cells of ``phases`` are zeroed
+    once when it is allocated, and every plane of a call has the same geometry.
+    """
     h_in, w_in = plane.shape
     hq = phases.shape[1] // wq
     for rh in range(sh):
@@ -84,16 +88,15 @@ def _fill_phases(plane, sh, sw, ph, pw, phases, wq):
             lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
             top = w_in - 1 - x0
             hi = min(wq, top // sw + 1) if top >= 0 else 0
-            hi = max(hi, lo)
-            for qy in range(hq):
-                row = target[qy * wq:(qy + 1) * wq]
-                u = qy * sh + rh - ph
-                if u < 0 or u >= h_in or hi == lo:
-                    row[:] = 0.0
-                    continue
-                row[:lo] = 0.0
-                row[hi:] = 0.0
-                _axpy_copy(row[lo:hi], plane[u], lo * sw + x0, sw, hi - lo)
+            if hi <= lo:
+                continue
+            y0 = rh - ph                                   # input row of qy = 0
+            first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
+            for qy in range(first, hq):
+                u = qy * sh + y0
+                if u >= h_in:
+                    break
+                _axpy_copy(target[qy * wq + lo:qy * wq + hi], plane[u], lo * sw + x0, sw, hi - lo)
 
 
 @numba.njit(cache=True, inline="always")
@@ -155,7 +158,7 @@ def conv_forward(x, w, geo, groups, block, workers, y):
     length = h_out * wq
     blocks = (og + block - 1) // block
     items = n * groups * d_out * blocks
-    phases = np.empty((workers, cg * kd, sh * sw, hq * wq), dtype=x.dtype)
+    phases = np.zeros((workers, cg * kd, sh * sw, hq * wq), dtype=x.dtype)     # padding stays zero
     wide = np.empty((workers, length), dtype=x.dtype)
     for worker in prange(workers):
         mine = phases[worker]
@@ -189,8 +192,11 @@ def conv_forward(x, w, geo, groups, block, workers, y):
                                 for k in range(length):
                                     acc[k] += src[k] * weight
                 out = y[b, o, oz]
-                for oy in range(h_out):
-                    out[oy, :] = acc[oy * wq:oy * wq + w_out]
+                for oy in range(h_out):                  # element loops: a slice assignment may copy via a temporary
+                    row = out[oy]
+                    wide_row = acc[oy * wq:oy * wq + w_out]
+                    for j in range(w_out):
+                        row[j] = wide_row[j]
     return y
 
 
