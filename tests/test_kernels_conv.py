@@ -159,3 +159,24 @@ def test_import_does_not_load_numba():
     code = "import sys, convwise; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_forked_child_falls_back_to_numpy_instead_of_aborting():
+    """GNU OpenMP aborts a forked child that launches the parent's workers; convwise must not."""
+    code = """
+import os, numpy as np, convwise as cw
+from convwise import kernels
+assert kernels.wait(["conv_forward", "max_pool"], ["float32"])
+x, w = np.ones((1, 8, 10, 10), np.float32), np.ones((8, 1, 3, 3), np.float32)
+parent = cw.conv2d(x, w, padding=1, groups=8, method="compiled")
+pid = os.fork()
+if pid == 0:
+    ok = np.array_equal(cw.conv2d(x, w, padding=1, groups=8), parent) and cw.max_pool2d(x, 2).sum() == 200
+    ok = ok and "forked" in kernels.unavailable_reason()
+    os._exit(0 if ok else 1)
+print(os.waitpid(pid, 0)[1])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0", out.stderr

@@ -220,6 +220,34 @@ def _prepare(name: str, dtype: str) -> None:
 _dispatchers: dict[str, Callable] = {}
 
 
+def _after_fork_in_child() -> None:
+    """A forked child cannot use the parent's OpenMP workers (GNU OpenMP aborts the process on
+    the next launch): once they have started, the child keeps to the NumPy algorithms."""
+    global _lock, _done, _jobs, _worker, _failure
+    _lock = threading.Lock()
+    _done = threading.Condition(_lock)
+    _jobs = queue.Queue()
+    _worker = None
+    _queued.clear()
+    _queued.update(_ready)
+    if _numba is not None and _threads_started():
+        _failure = ("numba's OpenMP worker threads started before this process was forked, and GNU OpenMP "
+                    "cannot run them in the child (the NumPy algorithms answer here)")
+        _ready.clear()
+
+
+def _threads_started() -> bool:
+    try:
+        from numba.np.ufunc import parallel
+    except Exception:  # noqa: BLE001  (no numba layer: nothing started)
+        return False
+    return bool(getattr(parallel, "_is_initialized", False))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get(name: str):
     """The numba dispatcher of kernel ``name`` (imports numba and the kernel module)."""
     dispatcher = _dispatchers.get(name)
