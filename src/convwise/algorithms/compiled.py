@@ -83,9 +83,40 @@ def _forward_split(slices: int, per_group: int, threads: int) -> tuple[int, int]
     return block, max(1, min(threads, items))
 
 
+def _as_forward(weight: np.ndarray, geometry: TransposeGeometry, groups: int):
+    """A stride-1 transposed convolution as a forward one: ``(flipped weight, geo)``, or None.
+
+    ``y[u] = sum_j x[j] w[u + p - j*d]`` is a correlation of ``x`` padded by
+    ``d(k-1) - p`` with the kernel flipped and its channel axes swapped per group; the
+    forward kernel runs it about twice as fast as the transposed row kernel (depthwise
+    144@56 N8, one thread: 4.5 against 9.6 ms). Not for non-finite weights: the padding's
+    ``0 * inf`` would make NaN where the scatter makes none.
+    """
+    if any(s != 1 for s in geometry.stride) or not np.isfinite(weight).all():
+        return None
+    pads = [d * (k - 1) - lo for k, d, (lo, _) in zip(geometry.kernel_size, geometry.dilation, geometry.padding)]
+    if any(p < 0 for p in pads):
+        return None
+    c_in, og = weight.shape[:2]
+    cg = c_in // groups
+    flipped = weight[(slice(None), slice(None)) + (slice(None, None, -1),) * geometry.ndim]
+    forward_weight = np.ascontiguousarray(
+        flipped.reshape((groups, cg, og) + weight.shape[2:]).swapaxes(1, 2).reshape((groups * og, cg) + weight.shape[2:]))
+    unit = 3 - geometry.ndim
+    geo = np.array((1,) * 3 + (1,) * unit + tuple(geometry.dilation) + (0,) * unit + tuple(pads), dtype=np.int64)
+    return forward_weight, geo
+
+
 def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
     """Transposed convolution ``(N, C_in, *in) * (C_in, C_out/g, *k) -> (N, C_out, *out)``, no bias."""
     y = np.empty((x.shape[0], weight.shape[1] * groups) + tuple(geometry.output_size), dtype=x.dtype)
+    as_forward = _as_forward(weight, geometry, groups)
+    if as_forward is not None:
+        forward_weight, geo = as_forward
+        block, workers = _forward_split(x.shape[0] * groups * math.prod(geometry.output_size[:-2]),
+                                        weight.shape[1], kernels.threads())
+        kernels.launch("conv_forward", _lift(x), _lift(forward_weight), geo, groups, block, workers, _lift(y))
+        return y
     kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, _lift(y))
     return y
 
@@ -181,7 +212,10 @@ def cost(problem: Problem) -> float:
     cg, og = _group_channels(problem)
     taps = math.prod(kernel)
     slow = FLOAT64_SLOWDOWN if np.dtype(problem.dtype).itemsize == 8 else 1.0
-    if problem.kind == "forward":
+    as_forward = problem.kind == "transpose" and all(st == 1 for st in geometry.stride)
+    if as_forward:                         # run by the forward kernel (see _as_forward): its channels swap roles
+        cg, og = problem.x_shape[1] // g, problem.w_shape[1]
+    if problem.kind == "forward" or as_forward:
         out = unit + tuple(geometry.output_size)
         wq = out[2] + (kernel[2] - 1) * dilation[2] // stride[2]
         hq = out[1] + (kernel[1] - 1) * dilation[1] // stride[1] + 1
