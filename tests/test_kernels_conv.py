@@ -180,3 +180,23 @@ print(os.waitpid(pid, 0)[1])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0", out.stderr
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weight_gradient_of_non_finite_input_like_torch(bad):
+    """Non-finite inputs take the row kernel (the planes kernel's scratch columns would make 0 * inf)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 9, 9))
+    x[0, 1, 0, 8] = bad                          # a corner cell: read by few taps only
+    w = rng.standard_normal((4, 1, 3, 3))
+    xt, wt = to_torch(x).requires_grad_(True), to_torch(w).requires_grad_(True)
+    out = F.conv2d(xt, wt, padding=1, groups=4)
+    dy = rng.standard_normal(out.shape)
+    expected = torch.autograd.grad(out, wt, to_torch(dy))[0].numpy()
+    geometry = arithmetic.conv_geometry((9, 9), (3, 3), 1, 1, 1)
+    got = compiled.weight_grad(x, dy, geometry, 4)
+    assert np.array_equal(np.isnan(got), np.isnan(expected)) and np.array_equal(np.isinf(got), np.isinf(expected))
+    assert np.isfinite(got).sum() > 0 and rel_error(got[np.isfinite(got)], expected[np.isfinite(expected)]) <= 1e-12
+    clean = np.nan_to_num(x, nan=0.0, posinf=0.0)                 # finite input: the planes kernel
+    reference = direct.conv_weight_grad(clean, dy, geometry, 4)
+    assert rel_error(compiled.weight_grad(clean, dy, geometry, 4), reference) <= 1e-12

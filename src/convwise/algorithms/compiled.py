@@ -127,8 +127,21 @@ def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, 
         return direct.conv_weight_grad(x, grad_output, geometry, groups)
     c_out = grad_output.shape[1]
     grad = np.empty((c_out, x.shape[1] // groups) + tuple(geometry.kernel_size), dtype=x.dtype)
+    if _finite(x) and kernels.ready("conv_weight_grad_planes", x.dtype):
+        workers = max(1, min(c_out, kernels.threads()))
+        kernels.launch("conv_weight_grad_planes", _lift(x), _lift(grad_output), _geo(geometry), groups, workers,
+                       _lift(grad))
+        return grad
     kernels.launch("conv_weight_grad", _lift(x), _lift(grad_output), _geo(geometry), groups, _lift(grad))
     return grad
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether ``a`` holds no NaN/Inf, by one BLAS dot product (a finite array whose squares
+    overflow also answers False: the caller then takes the path that is exact regardless)."""
+    flat = a.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, flat)))
 
 
 # ----------------------------------------------------------------- eligibility and cost

@@ -19,7 +19,7 @@ directory is not writable (a system-wide install), in numba's per-user cache dir
 loads instead of compiling.
 
 Kernels (name -> module function), each compiled for float32 and float64:
-``conv_forward``, ``conv_transpose``, ``conv_weight_grad`` (:mod:`.conv`), ``max_pool``,
+``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
 ``avg_pool`` (:mod:`.pool`).
 """
 
@@ -58,6 +58,7 @@ KERNELS = {
     "conv_forward": ("conv", "conv_forward"),
     "conv_transpose": ("conv", "conv_transpose"),
     "conv_weight_grad": ("conv", "conv_weight_grad"),
+    "conv_weight_grad_planes": ("conv", "conv_weight_grad_planes"),
     "max_pool": ("pool", "max_pool"),
     "avg_pool": ("pool", "avg_pool"),
 }
@@ -269,6 +270,8 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
         y = np.zeros((1, 1, 1, 1, 2), dtype=dtype)
         if name == "conv_forward":
             function(x, w, geo[:9], 1, 1, 1, y)
+        elif name == "conv_weight_grad_planes":
+            function(x, y, geo[:9], 1, 1, w)
         else:
             function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
     elif name == "max_pool":

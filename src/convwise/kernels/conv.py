@@ -27,7 +27,7 @@ import numba
 import numpy as np
 from numba import prange
 
-__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad"]
+__all__ = ["conv_forward", "conv_transpose", "conv_weight_grad", "conv_weight_grad_planes"]
 
 
 @numba.njit(cache=True)
@@ -276,4 +276,56 @@ def conv_weight_grad(x, dy, geo, groups, dw_out):
                             for tx in range(kw):
                                 lo, hi = spans[tx, 0], spans[tx, 1]
                                 taps[tx] = _dot(src, lo * sw + tx * dw - pw, sw, g[lo:hi], hi - lo, taps[tx])
+    return dw_out
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def conv_weight_grad_planes(x, dy, geo, groups, workers, dw_out):
+    """:func:`conv_weight_grad` by whole planes, for finite ``x`` only, on ``workers`` threads.
+
+    Each (batch, output channel, output depth) slice of ``dy`` is laid out ``wq`` wide
+    with zeros in the extra columns, and each input plane it meets is written into its
+    padded stride phases as in :func:`conv_forward`; tap ``(ty, tx)``'s gradient is then
+    one long dot product of a phase run with the wide ``dy``. The extra columns multiply
+    real input cells by zero, which is exact only when those cells are finite (the caller
+    checks; ``0 * inf`` would be NaN).
+    """
+    n, d_in = x.shape[0], x.shape[2]
+    _, c_out, d_out, h_out, w_out = dy.shape
+    _, cg, kd, kh, kw = dw_out.shape
+    og = c_out // groups
+    sd, sh, sw, dd, dh, dw, pd, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8]
+    wq = w_out + ((kw - 1) * dw) // sw
+    hq = h_out + ((kh - 1) * dh) // sh + 1
+    length = h_out * wq
+    phases = np.zeros((workers, sh * sw, hq * wq), dtype=x.dtype)      # padding cells stay zero
+    wide = np.zeros((workers, length), dtype=x.dtype)                   # extra columns stay zero
+    for worker in prange(workers):
+        mine = phases[worker]
+        grad_wide = wide[worker]
+        for o in range(worker * c_out // workers, (worker + 1) * c_out // workers):
+            grad = dw_out[o]
+            grad[:] = 0.0
+            first = (o // og) * cg
+            for b in range(n):
+                for oz in range(d_out):
+                    g = dy[b, o, oz]
+                    for oy in range(h_out):
+                        row = grad_wide[oy * wq:oy * wq + w_out]
+                        src = g[oy]
+                        for j in range(w_out):
+                            row[j] = src[j]
+                    for c in range(cg):
+                        for tz in range(kd):
+                            iz = oz * sd - pd + tz * dd
+                            if iz < 0 or iz >= d_in:
+                                continue
+                            _fill_phases(x[b, first + c, iz], sh, sw, ph, pw, mine, wq)
+                            for ty in range(kh):
+                                for tx in range(kw):
+                                    run = _tap(mine, ty, tx, sh, sw, dh, dw, wq, length)
+                                    total = grad[c, tz, ty, tx]
+                                    for k in range(length):
+                                        total += run[k] * grad_wide[k]
+                                    grad[c, tz, ty, tx] = total
     return dw_out
