@@ -269,14 +269,14 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
                                  sgemm_size=sgemm_size, against=against, wait_for_kernels=False) | {"compiled": False}
             finally:
                 select.clear_cache()
-    if wait_for_kernels:
-        kernels.wait()
     torch: Any = None
-    if use_torch:
+    if use_torch:                          # before the kernels: numba's OpenMP settings must not reach torch's
         try:
             import torch
         except ImportError:
             torch = None
+    if wait_for_kernels:
+        kernels.wait()
     threads = threads or get_config().threads
     with config(threads=threads):
         if torch is not None:

@@ -177,9 +177,6 @@ def _load_numba():
     global _numba, _failure
     if _numba is not None:
         return _numba
-    # libgomp reads this when it loads; idle workers then sleep instead of spinning on the
-    # cores BLAS is about to use. An explicit user setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import numba
         from numba.np.ufunc import parallel
@@ -193,6 +190,29 @@ def _load_numba():
     return numba
 
 
+_env_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _passive_openmp():
+    """``OMP_WAIT_POLICY=PASSIVE`` while numba's OpenMP layer may start (the first launch).
+
+    libgomp reads it once, when it loads: numba's idle workers then sleep instead of spinning
+    on the cores BLAS needs next (measured: see ``benchmarks/README.md``). The variable is
+    restored afterwards so that OpenMP copies other libraries load later (torch's, say) keep
+    their own default; an explicit user setting always wins.
+    """
+    with _env_lock:
+        if _threads_started() or "OMP_WAIT_POLICY" in os.environ:
+            yield
+            return
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        try:
+            yield
+        finally:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
 def _prepare(name: str, dtype: str) -> None:
     """Load (or compile) kernel ``name`` for ``dtype`` by running it once on tiny arrays."""
     global _failure, _serial
@@ -202,7 +222,8 @@ def _prepare(name: str, dtype: str) -> None:
     try:
         numba = _load_numba()
         function = get(name)
-        _tiny_call(name, function, np.dtype(dtype))
+        with _passive_openmp():
+            _tiny_call(name, function, np.dtype(dtype))
         if numba.threading_layer() == "workqueue":
             _serial = threading.Lock()
     except Exception as error:
