@@ -22,7 +22,7 @@ def test_suite_file_has_the_documented_layers():
     for layer in layers:
         assert bench.layer_flops(layer) > 0
     assert [layer["name"] for layer in bench.load_suite(filter="depthwise")] == [
-        "depthwise 256ch 28x28 k3", "depthwise 144ch 56x56 k3 s2 N8"]
+        "depthwise 256ch 28x28 k3", "depthwise 144ch 56x56 k3 s2 N8", "backward depthwise 144ch 56x56 k3 N8"]
 
 
 def test_missing_suite_file_is_a_value_error(tmp_path):
