@@ -202,9 +202,12 @@ def _group_channels(problem: Problem) -> tuple[int, int]:
 #: measured forward times, 0.25-1.4x for the row kernels (worst on long 1-D rows).
 #: forward: per multiply-add over the wide (``wq``) planes, per padded cell filled, per tap loop
 FORWARD_SECONDS = (6.6e-11, 6.6e-10, 1.5e-8)
-#: transposed and weight gradient: per multiply-add, per inner (tap x row) loop
+#: weight gradient (planes kernel, finite inputs): the same three terms, refitted on 16 layers
+#: (predictions 0.4-1.5x of the measured times), plus a larger fixed cost (the finiteness check)
+WEIGHT_GRAD_SECONDS = (6.0e-11, 2.2e-10, 1.3e-8)
+WEIGHT_GRAD_FIXED_SECONDS = 2.5e-5
+#: strided transposed convolution (row kernel): per multiply-add, per inner (tap x row) loop
 TRANSPOSE_SECONDS = (8.3e-11, 8.2e-9)
-WEIGHT_GRAD_SECONDS = (5.3e-11, 1.6e-8)
 LAUNCH_SECONDS = 1e-5
 #: float64 halves the vector width: multiply-adds and copies take about twice as long
 FLOAT64_SLOWDOWN = 1.8
@@ -228,24 +231,28 @@ def cost(problem: Problem) -> float:
     as_forward = problem.kind == "transpose" and all(st == 1 for st in geometry.stride)
     if as_forward:                         # run by the forward kernel (see _as_forward): its channels swap roles
         cg, og = problem.x_shape[1] // g, problem.w_shape[1]
-    if problem.kind == "forward" or as_forward:
+    fixed = LAUNCH_SECONDS
+    if problem.kind in ("forward", "weight_grad") or as_forward:
         out = unit + tuple(geometry.output_size)
         wq = out[2] + (kernel[2] - 1) * dilation[2] // stride[2]
         hq = out[1] + (kernel[1] - 1) * dilation[1] // stride[1] + 1
         loops = n * g * og * out[0] * cg * taps
         filled = n * g * out[0] * cg * kernel[0] * stride[1] * stride[2] * hq * wq
-        per_mac, per_cell, per_loop = FORWARD_SECONDS
+        if problem.kind == "weight_grad":   # the planes kernel fills each input plane once per output channel
+            filled *= og
+            fixed = WEIGHT_GRAD_FIXED_SECONDS
+        per_mac, per_cell, per_loop = WEIGHT_GRAD_SECONDS if problem.kind == "weight_grad" else FORWARD_SECONDS
         work = slow * (loops * out[1] * wq * per_mac + filled * per_cell) + loops * per_loop
-        items = n * g * out[0]
+        items = g * og if problem.kind == "weight_grad" else n * g * out[0]
     else:
-        forward_out = unit + tuple(geometry.input_size if problem.kind == "transpose" else geometry.output_size)
+        forward_out = unit + tuple(geometry.input_size)
         macs = n * g * og * math.prod(forward_out) * cg * taps
         rows = n * g * og * math.prod(forward_out[:2]) * cg * taps // kernel[2]
-        per_mac, per_loop = TRANSPOSE_SECONDS if problem.kind == "transpose" else WEIGHT_GRAD_SECONDS
+        per_mac, per_loop = TRANSPOSE_SECONDS
         work = slow * macs * per_mac + rows * kernel[2] * per_loop
-        items = n * g * og if problem.kind == "transpose" else g * og * cg
+        items = n * g * og
     threads = max(1, min(get_config().threads, items))
-    return LAUNCH_SECONDS + work / threads
+    return fixed + work / threads
 
 
 register(NAME, forward=forward, transpose=transpose, weight_grad=weight_grad)
