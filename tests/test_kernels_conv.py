@@ -200,3 +200,25 @@ def test_weight_gradient_of_non_finite_input_like_torch(bad):
     clean = np.nan_to_num(x, nan=0.0, posinf=0.0)                 # finite input: the planes kernel
     reference = direct.conv_weight_grad(clean, dy, geometry, 4)
     assert rel_error(compiled.weight_grad(clean, dy, geometry, 4), reference) <= 1e-12
+
+
+def test_warmup_command_loads_every_kernel():
+    out = subprocess.run([sys.executable, "-m", "convwise", "warmup", "--no-progress"], capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr
+    count = len(kernels.KERNELS) * len(kernels.DTYPES)
+    assert out.stdout.startswith(f"{count} kernels ready in ") and "threading layer" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_a_numba_failure_is_a_reason_not_an_error(monkeypatch):
+    monkeypatch.setattr(kernels, "_failure", "numba could not be imported (ImportError: test)")
+    monkeypatch.setattr(kernels, "_ready", set())
+    select.clear_cache()                                        # choices made while the kernels were loaded
+    assert compiled.why_ineligible(_problem()) == "numba could not be imported (ImportError: test)"
+    x = np.random.default_rng(6).standard_normal((1, 8, 10, 10))
+    w = np.ones((8, 1, 3, 3))
+    expected = F.conv2d(to_torch(x), to_torch(w), padding=1, groups=8).numpy()
+    assert rel_error(cw.conv2d(x, w, padding=1, groups=8), expected) <= 1e-12        # another algorithm answers
+    assert rel_error(cw.max_pool2d(x, 2), F.max_pool2d(to_torch(x), 2).numpy()) == 0.0
+    select.clear_cache()
