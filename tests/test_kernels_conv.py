@@ -141,10 +141,12 @@ def test_eligibility_reasons_and_cost():
                                                    _problem().geometry, 8, np.float32)
     small, large = compiled.cost(_problem()), compiled.cost(_problem(x_shape=(8, 8, 40, 40)))
     assert 0 < small < large
+    big = _problem(x_shape=(8, 64, 64, 64), w_shape=(64, 1, 3, 3), groups=64)     # above PARALLEL_MIN_WORK
     with cw.config(threads=1):
-        one = compiled.cost(_problem(x_shape=(8, 8, 40, 40)))
+        one = compiled.cost(big), compiled.cost(_problem())
     with cw.config(threads=2):
-        assert compiled.cost(_problem(x_shape=(8, 8, 40, 40))) < one
+        assert compiled.cost(big) < one[0]
+        assert compiled.cost(_problem()) == one[1]                                # small work: one thread
 
 
 def test_auto_may_choose_it_once_loaded():

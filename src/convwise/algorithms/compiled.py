@@ -65,10 +65,11 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     if not np.isfinite(weight).all():      # padding cells times inf/NaN weights: the reference's 0 * inf
         return direct.conv_forward(x, weight, geometry, groups)
     y = np.empty((x.shape[0], weight.shape[0]) + tuple(geometry.output_size), dtype=x.dtype)
-    threads = kernels.threads()
+    work = y.size * weight[0].size
     block, workers = _forward_split(x.shape[0] * groups * math.prod(geometry.output_size[:-2]),
-                                    weight.shape[0] // groups, threads)
-    kernels.launch("conv_forward", _lift(x), _lift(weight), _geo(geometry), groups, block, workers, _lift(y))
+                                    weight.shape[0] // groups, kernels.threads(work))
+    kernels.launch("conv_forward", _lift(x), _lift(weight), _geo(geometry), groups, block, workers, _lift(y),
+                   work=work)
     return y
 
 
@@ -113,11 +114,14 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     as_forward = _as_forward(weight, geometry, groups)
     if as_forward is not None:
         forward_weight, geo = as_forward
+        work = y.size * forward_weight[0].size
         block, workers = _forward_split(x.shape[0] * groups * math.prod(geometry.output_size[:-2]),
-                                        weight.shape[1], kernels.threads())
-        kernels.launch("conv_forward", _lift(x), _lift(forward_weight), geo, groups, block, workers, _lift(y))
+                                        weight.shape[1], kernels.threads(work))
+        kernels.launch("conv_forward", _lift(x), _lift(forward_weight), geo, groups, block, workers, _lift(y),
+                       work=work)
         return y
-    kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, _lift(y))
+    kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, _lift(y),
+                   work=x.size * weight[0].size)
     return y
 
 
@@ -128,11 +132,13 @@ def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, 
     c_out = grad_output.shape[1]
     grad = np.empty((c_out, x.shape[1] // groups) + tuple(geometry.kernel_size), dtype=x.dtype)
     if _finite(x) and kernels.ready("conv_weight_grad_planes", x.dtype):
-        workers = max(1, min(c_out, kernels.threads()))
+        work = grad_output.size * grad[0].size
+        workers = max(1, min(c_out, kernels.threads(work)))
         kernels.launch("conv_weight_grad_planes", _lift(x), _lift(grad_output), _geo(geometry), groups, workers,
-                       _lift(grad))
+                       _lift(grad), work=work)
         return grad
-    kernels.launch("conv_weight_grad", _lift(x), _lift(grad_output), _geo(geometry), groups, _lift(grad))
+    kernels.launch("conv_weight_grad", _lift(x), _lift(grad_output), _geo(geometry), groups, _lift(grad),
+                   work=grad_output.size * grad[0].size)
     return grad
 
 
@@ -251,7 +257,9 @@ def cost(problem: Problem) -> float:
         per_mac, per_loop = TRANSPOSE_SECONDS
         work = slow * macs * per_mac + rows * kernel[2] * per_loop
         items = n * g * og
-    threads = max(1, min(get_config().threads, items))
+    positions = math.prod(geometry.input_size if problem.kind == "transpose" else geometry.output_size)
+    small = n * g * og * cg * taps * positions < kernels.PARALLEL_MIN_WORK     # launched on one thread
+    threads = 1 if small else max(1, min(get_config().threads, items))
     return fixed + work / threads
 
 

@@ -39,6 +39,7 @@ from .._config import get_config
 __all__ = [
     "DTYPES",
     "KERNELS",
+    "PARALLEL_MIN_WORK",
     "cache_dir",
     "disabled",
     "get",
@@ -310,13 +311,23 @@ def cache_dir() -> str | None:
     return getattr(cache, "_cache_path", None)
 
 
-def threads() -> int:
-    """numba threads a launch uses: ``get_config().threads``, at most numba's pool size."""
+#: Multiply-adds (or window taps) below which a launch runs on one thread, like torch's grain
+#: size: a second thread saves at most half of a ~0.3 ms call, and where the other core is
+#: busy the fork-join waits for a descheduled worker (measured on the shared 2-core VM:
+#: depthwise 256@28 took 0.27 ms on one thread and the same or, in some blocks, 20 ms on two).
+PARALLEL_MIN_WORK = 4_000_000
+
+
+def threads(work: float | None = None) -> int:
+    """numba threads for a launch: ``get_config().threads`` (at most numba's pool size), or one
+    for less than :data:`PARALLEL_MIN_WORK` multiply-adds of ``work``."""
+    if work is not None and work < PARALLEL_MIN_WORK:
+        return 1
     return max(1, min(get_config().threads, _numba.config.NUMBA_NUM_THREADS))
 
 
-def launch(name: str, *args):
-    """Run a ready kernel with :func:`threads` numba threads."""
+def launch(name: str, *args, work: float | None = None):
+    """Run a ready kernel with :func:`threads` ``(work)`` numba threads."""
     with _serial:
-        _numba.set_num_threads(threads())
+        _numba.set_num_threads(threads(work))
         return get(name)(*args)

@@ -9,6 +9,8 @@ and divisors (see :mod:`convwise.kernels.pool`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import launch, ready
@@ -41,7 +43,8 @@ def max_pool(x: np.ndarray, geometry, with_indices: bool = True):
     shape = x.shape[:2] + tuple(geometry.output_size)
     y = np.empty(shape, dtype=x.dtype)
     index = np.empty(shape if with_indices else (1,) * len(shape), dtype=np.int64)
-    launch("max_pool", _planes(x), _geo(geometry), bool(with_indices), _planes(y), _planes(index))
+    launch("max_pool", _planes(x), _geo(geometry), bool(with_indices), _planes(y), _planes(index),
+           work=y.size * math.prod(geometry.kernel_size))
     return y, (index if with_indices else None)
 
 
@@ -51,5 +54,5 @@ def avg_pool(x: np.ndarray, geometry, count_include_pad: bool, divisor_override:
         return None
     y = np.empty(x.shape[:2] + tuple(geometry.output_size), dtype=x.dtype)
     launch("avg_pool", _planes(x), _geo(geometry), bool(count_include_pad), int(divisor_override or 0),
-           _planes(y))
+           _planes(y), work=y.size * math.prod(geometry.kernel_size))
     return y
