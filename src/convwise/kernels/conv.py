@@ -12,13 +12,15 @@ The loops are the definition::
 
     y[n, o, z, y, x] = sum_{c in group(o)} sum_{taps} x[n, c, z*s - p + k*d, ...] * w[o, c, k]
 
-The forward kernel works by whole planes (see :func:`conv_forward`); the transposed and
-weight-gradient kernels go row by row (``prange`` over output rows, or over weight
-channel pairs) and never materialise padding: for each kernel tap, :func:`_spans` gives
-the outputs whose input cell lies inside the input, so padding cells (``0 * w``) are
-skipped. The caller keeps non-finite weights (forward) and gradients (weight gradient),
-where ``0 * inf`` would be NaN, on the NumPy reference. No fast-math flag assumes finite
-values: NaN and Inf propagate as in the plain sum.
+The forward kernel and :func:`conv_weight_grad_planes` work by whole padded planes (see
+:func:`conv_forward`); the caller also runs stride-1 transposed convolutions on the forward
+kernel. The strided transposed kernel and :func:`conv_weight_grad` (for non-finite inputs)
+go row by row (``prange`` over output rows, or over weight channel pairs) and never
+materialise padding: for each kernel tap, :func:`_spans` gives the outputs whose input cell
+lies inside the input. The caller keeps non-finite weights (forward) and gradients (weight
+gradient), where ``0 * inf`` would be NaN, on the NumPy reference. No fast-math flag
+assumes finite values (the weight-gradient sums allow reassociation and contraction only):
+NaN and Inf propagate as in the plain sum.
 """
 
 from __future__ import annotations
