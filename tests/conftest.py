@@ -76,6 +76,19 @@ def peak_memory(function, *args):
         tracemalloc.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels_loaded():
+    """Load (or compile, once per cache) the numba kernels before any test (issue 11).
+
+    They otherwise load in a background thread on first use, and whether ``auto`` could pick
+    the compiled algorithm would depend on timing; tests see what a user sees after
+    ``convwise warmup``. ``convwise.kernels.disabled()`` gives the NumPy-only behaviour.
+    """
+    from convwise import kernels
+
+    assert kernels.wait(), kernels.unavailable_reason()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

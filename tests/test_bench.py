@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from convwise import bench
+from convwise import algorithms, bench
 
 COLUMNS = ["layer", "method", "convwise ms", "torch ms", "GFLOP/s", "% sgemm", "torch/convwise"]
 
@@ -17,11 +18,11 @@ def test_suite_file_has_the_documented_layers():
     layers = bench.load_suite()
     ops = {layer["op"] for layer in layers}
     assert {"conv1d", "conv2d", "conv3d", "conv_transpose2d", "max_pool2d", "conv2d_backward"} <= ops
-    assert len(layers) == 19
+    assert len(layers) == 20
     for layer in layers:
         assert bench.layer_flops(layer) > 0
     assert [layer["name"] for layer in bench.load_suite(filter="depthwise")] == [
-        "depthwise 256ch 28x28 k3", "depthwise 144ch 56x56 k3 s2 N8"]
+        "depthwise 256ch 28x28 k3", "depthwise 144ch 56x56 k3 s2 N8", "backward depthwise 144ch 56x56 k3 N8"]
 
 
 def test_missing_suite_file_is_a_value_error(tmp_path):
@@ -62,3 +63,42 @@ def test_bad_arguments_exit_2_without_traceback(tmp_path):
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 2
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_onnxruntime_peer_computes_each_quick_layer_like_torch():
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from convwise.bench_onnxruntime import session_callable
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for layer in bench.load_suite(quick=True):
+        x = rng.standard_normal(layer["input"], dtype=np.float32)
+        w = rng.standard_normal(layer["weight"], dtype=np.float32) if "weight" in layer else None
+        run = session_callable(layer, x, w, threads=1)
+        if layer["op"].endswith("_backward"):
+            assert run is None
+            continue
+        args = [torch.from_numpy(x)] + ([torch.from_numpy(w)] if w is not None else [])
+        expected = getattr(torch.nn.functional, layer["op"])(*args, **layer["kwargs"]).numpy()
+        np.testing.assert_allclose(run()[0], expected, rtol=1e-4, atol=1e-4)
+        checked += 1
+    assert checked == len(bench.load_suite(quick=True)) - 1
+
+
+def test_run_suite_against_onnxruntime_reports_peer_and_compiled_method():
+    pytest.importorskip("onnxruntime")
+    layers = bench.load_suite(quick=True, filter="depthwise") + bench.load_suite(quick=True, filter="max_pool")
+    report = bench.run_suite(layers, repeat=1, threads=1, progress=False, sgemm_size=64, against=("onnxruntime",))
+    assert report["against"] == ["onnxruntime"]
+    for row in report["layers"]:
+        peer = row["peers"]["onnxruntime"]
+        assert peer["ms"] > 0 and peer["ratio"] == pytest.approx(peer["ms"] / row["convwise_ms"])
+    # the kernels were loaded first (wait_for_kernels), so pooling ran compiled; the conv shows auto's pick
+    assert [row["method"] for row in report["layers"]][1] == "compiled"
+    assert report["layers"][0]["method"] in algorithms.available("forward")
+    assert report["geomean_ratio_peers"]["onnxruntime"] > 0
+    assert "onnxruntime/convwise" in bench.format_table(report)
+    with pytest.raises(ValueError, match="against must name peers"):
+        bench.run_suite(layers, against=("tensorflow",))

@@ -29,14 +29,18 @@ from pathlib import Path
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]
+from typing import Any
 
 import numpy as np
 
 from . import arithmetic
 from ._config import config, get_config
 
-__all__ = ["load_suite", "default_suite_path", "run_suite", "sgemm_gflops", "format_table", "layer_flops"]
+__all__ = ["load_suite", "default_suite_path", "run_suite", "sgemm_gflops", "format_table", "layer_flops", "PEERS"]
+
+#: Engines ``run_suite(against=...)`` can time beside torch.
+PEERS = ("onnxruntime",)
 
 
 def default_suite_path() -> Path:
@@ -117,15 +121,20 @@ def _method(layer: dict) -> str:
 
     op, x_shape, kw = layer["op"], tuple(layer["input"]), layer["kwargs"]
     if "weight" not in layer:
-        return "-"
+        from . import kernels
+
+        kernel = "max_pool" if op.startswith("max_pool") else "avg_pool" if op.startswith("avg_pool") else None
+        if kernel is None:
+            return "-"
+        return "compiled" if kernels.ready(kernel, np.float32, start=False) else "numpy"
     w_shape = tuple(layer["weight"])
     groups = kw.get("groups", 1)
     dtype = np.float32
     if op.startswith("conv_transpose"):
-        geometry = arithmetic.conv_transpose_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1),
-                                                      kw.get("padding", 0), kw.get("output_padding", 0),
-                                                      kw.get("dilation", 1))
-        return select.choose_method("transpose", x_shape, w_shape, geometry, groups, dtype)
+        transposed = arithmetic.conv_transpose_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1),
+                                                        kw.get("padding", 0), kw.get("output_padding", 0),
+                                                        kw.get("dilation", 1))
+        return select.choose_method("transpose", x_shape, w_shape, transposed, groups, dtype)
     geometry = arithmetic.conv_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
                                         kw.get("dilation", 1))
     if not op.endswith("_backward"):
@@ -138,8 +147,8 @@ def _method(layer: dict) -> str:
             + select.choose_method("weight_grad", x_shape, w_shape, geometry, groups, dtype))
 
 
-def _callables(layer: dict, torch):
-    """``(convwise_fn, torch_fn)``: zero-argument callables, or None where an op is missing."""
+def _callables(layer: dict, torch, against: tuple[str, ...] = (), threads: int = 1):
+    """``(convwise_fn, torch_fn, {peer: fn})``: zero-argument callables, or None where an op is missing."""
     from . import functional as cwf
 
     rng = np.random.default_rng(0)
@@ -156,8 +165,8 @@ def _callables(layer: dict, torch):
         backward = getattr(cwf, "conv_nd_backward", None)
         ours = None
         if backward is not None:
-            args = (kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1), kw.get("groups", 1))
-            ours = lambda: backward(dy, x, w, *args, spatial=spatial)  # noqa: E731
+            settings = (kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1), kw.get("groups", 1))
+            ours = lambda: backward(dy, x, w, *settings, spatial=spatial)  # noqa: E731
         theirs = None
         if torch is not None and hasattr(torch.nn.functional, base):
             tx = torch.from_numpy(x).requires_grad_()
@@ -165,7 +174,7 @@ def _callables(layer: dict, torch):
             ty = getattr(torch.nn.functional, base)(tx, tw, **kw)
             tdy = torch.from_numpy(dy)
             theirs = lambda: torch.autograd.grad(ty, (tx, tw), tdy, retain_graph=True)  # noqa: E731
-        return ours, theirs
+        return ours, theirs, {}
     ours_fn = getattr(cwf, op, None)
     args = (x,) if w is None else (x, w)
     ours = (lambda: ours_fn(*args, **kw)) if ours_fn is not None else None  # noqa: E731
@@ -177,7 +186,15 @@ def _callables(layer: dict, torch):
         def theirs():
             with torch.no_grad():
                 return torch_fn(*targs, **kw)
-    return ours, theirs
+    peers = {}
+    if "onnxruntime" in against:
+        from .bench_onnxruntime import session_callable
+
+        try:
+            peers["onnxruntime"] = session_callable(layer, x, w, threads)
+        except ValueError:
+            peers["onnxruntime"] = None
+    return ours, theirs, peers
 
 
 # Seconds to let the other library's idle worker threads stop spinning before a block.
@@ -187,8 +204,9 @@ def _callables(layer: dict, torch):
 SETTLE_SECONDS = 0.2
 
 
-def _time_pair(ours, theirs, repeat: int, settle: float = SETTLE_SECONDS) -> tuple[float | None, float | None]:
-    """Medians (seconds) of timed calls, in blocks ABBA: each block waits ``settle``
+def _time_pair(ours, theirs, repeat: int, settle: float = SETTLE_SECONDS, *others) -> tuple[float | None, ...]:
+    """Medians (seconds) of timed calls, in blocks ABBA (ABCCBA with peers in ``others``,
+    whose medians follow in the result): each block waits ``settle``
     seconds, makes one untimed warm-up call, then ``ceil(repeat / 2)`` timed calls.
 
     Blocks rather than call-by-call alternation: with more than one thread, a call
@@ -197,8 +215,9 @@ def _time_pair(ours, theirs, repeat: int, settle: float = SETTLE_SECONDS) -> tup
     there are no worker threads and ``settle`` is 0. Two blocks each, in mirrored order,
     keep slow drifts of the machine's load fair to both.
     """
-    calls = [f for f in (ours, theirs) if f is not None]
-    samples = {id(f): [] for f in calls}
+    everyone = (ours, theirs, *others)
+    calls = [f for f in everyone if f is not None]
+    samples: dict[int, list[float]] = {id(f): [] for f in calls}
     per_block = -(-repeat // 2)
     for order in (calls, calls[::-1]):
         for f in order:
@@ -209,7 +228,7 @@ def _time_pair(ours, theirs, repeat: int, settle: float = SETTLE_SECONDS) -> tup
                 start = time.perf_counter()
                 f()
                 samples[id(f)].append(time.perf_counter() - start)
-    return tuple(statistics.median(samples[id(f)]) if f is not None else None for f in (ours, theirs))
+    return tuple(statistics.median(samples[id(f)]) if f is not None else None for f in everyone)
 
 
 def _geomean(values: list[float]) -> float | None:
@@ -218,16 +237,46 @@ def _geomean(values: list[float]) -> float | None:
 
 
 def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None, use_torch: bool = True,
-              progress: bool = True, sgemm_size: int = 2048) -> dict:
-    """Time every layer; returns the JSON-ready report (see ``convwise bench --json``)."""
+              progress: bool = True, sgemm_size: int = 2048, against: tuple[str, ...] = (),
+              wait_for_kernels: bool = True, compiled: bool = True) -> dict:
+    """Time every layer; returns the JSON-ready report (see ``convwise bench --json``).
+
+    ``against``: peers timed beside torch in the same blocks (``"onnxruntime"``).
+    ``wait_for_kernels``: load (or compile) the numba kernels first, so that the compiled
+    algorithm competes from the first layer (as after ``convwise warmup``).
+    ``compiled=False`` times convwise without its numba kernels (NumPy algorithms only).
+    """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"bench: repeat must be a positive int, got repeat={repeat!r}")
-    torch = None
-    if use_torch:
+    unknown = set(against) - set(PEERS)
+    if unknown:
+        raise ValueError(f"bench: against must name peers among {list(PEERS)}, got {sorted(unknown)}")
+    if "onnxruntime" in against:
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ValueError("bench: --against onnxruntime needs onnx and onnxruntime "
+                             "(pip install 'convwise[bench]')") from None
+    from . import kernels
+    from .algorithms import select
+
+    if not compiled:
+        with kernels.disabled():
+            select.clear_cache()
+            try:
+                return run_suite(layers, repeat=repeat, threads=threads, use_torch=use_torch, progress=progress,
+                                 sgemm_size=sgemm_size, against=against, wait_for_kernels=False) | {"compiled": False}
+            finally:
+                select.clear_cache()
+    torch: Any = None
+    if use_torch:                          # before the kernels: numba's OpenMP settings must not reach torch's
         try:
             import torch
         except ImportError:
             torch = None
+    if wait_for_kernels:
+        kernels.wait()
     threads = threads or get_config().threads
     with config(threads=threads):
         if torch is not None:
@@ -236,7 +285,7 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
         try:
             peak = sgemm_gflops(sgemm_size)
             rows = []
-            iterator = layers
+            iterator: Any = layers
             if progress:
                 from tqdm import tqdm
 
@@ -244,7 +293,8 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
             for layer in iterator:
                 if progress:
                     iterator.set_postfix_str(layer["name"])
-                rows.append(_run_layer(layer, torch, repeat, peak, SETTLE_SECONDS if threads > 1 else 0.0))
+                rows.append(_run_layer(layer, torch, repeat, peak, SETTLE_SECONDS if threads > 1 else 0.0,
+                                       tuple(against), threads))
         finally:
             if torch is not None:
                 torch.set_num_threads(previous_torch_threads)
@@ -254,28 +304,36 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "numpy": np.__version__,
                     "torch": getattr(torch, "__version__", None)},
-        "threads": threads, "repeat": repeat, "sgemm_gflops": peak,
+        "threads": threads, "repeat": repeat, "sgemm_gflops": peak, "compiled": True,
         "layers": rows,
         "geomean_ratio": {"forward": _geomean(forward), "backward": _geomean(backward)},
+        "against": list(against),
+        "geomean_ratio_peers": {peer: _geomean([r["peers"][peer]["ratio"] for r in rows
+                                                if r["peers"].get(peer, {}).get("ratio")]) for peer in against},
     }
 
 
-def _run_layer(layer: dict, torch, repeat: int, peak: float, settle: float) -> dict:
+def _run_layer(layer: dict, torch, repeat: int, peak: float, settle: float, against: tuple[str, ...] = (),
+               threads: int = 1) -> dict:
     row = {"name": layer["name"], "op": layer["op"], "input": list(layer["input"]),
            "weight": list(layer["weight"]) if "weight" in layer else None, "kwargs": dict(layer["kwargs"]),
            "direction": "backward" if layer["op"].endswith("_backward") else "forward",
            "method": None, "convwise_ms": None, "torch_ms": None, "gflops": None, "percent_of_peak": None,
-           "ratio": None, "note": None}
+           "ratio": None, "note": None, "peers": {}}
     try:
-        ours, theirs = _callables(layer, torch)
+        ours, theirs, peers = _callables(layer, torch, against, threads)
     except (ValueError, TypeError) as error:
         row["note"] = f"error: {error}"
         return row
     if ours is None:
         row["note"] = f"convwise lacks {layer['op']}"
-    elif "weight" in layer:
+    else:
         row["method"] = _method(layer)
-    ours_s, theirs_s = _time_pair(ours, theirs, repeat, settle)
+    names = [peer for peer in against if peers.get(peer) is not None]
+    ours_s, theirs_s, *peer_s = _time_pair(ours, theirs, repeat, settle, *(peers[peer] for peer in names))
+    for peer, seconds in zip(names, peer_s):
+        if seconds is not None:
+            row["peers"][peer] = {"ms": seconds * 1e3, "ratio": seconds / ours_s if ours_s else None}
     flops = layer_flops(layer)
     if ours_s is not None:
         row["convwise_ms"] = ours_s * 1e3
@@ -296,12 +354,23 @@ def format_table(report: dict) -> str:
     """The report as a text table with the geometric means below it."""
     from tabulate import tabulate
 
+    peers = report.get("against", [])
     headers = ["layer", "method", "convwise ms", "torch ms", "GFLOP/s", "% sgemm", "torch/convwise"]
-    body = [[r["name"], r["method"] or "-", _num(r["convwise_ms"]), _num(r["torch_ms"]), _num(r["gflops"], 1),
-             _num(r["percent_of_peak"], 0), _num(r["ratio"])] for r in report["layers"]]
+    for peer in peers:
+        headers += [f"{peer} ms", f"{peer}/convwise"]
+    body = []
+    for r in report["layers"]:
+        line = [r["name"], r["method"] or "-", _num(r["convwise_ms"]), _num(r["torch_ms"]), _num(r["gflops"], 1),
+                _num(r["percent_of_peak"], 0), _num(r["ratio"])]
+        for peer in peers:
+            timing = r.get("peers", {}).get(peer, {})
+            line += [_num(timing.get("ms")), _num(timing.get("ratio"))]
+        body.append(line)
     means = report["geomean_ratio"]
     lines = [tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), "",
              f"sgemm (2048^2 float32): {report['sgemm_gflops']:.1f} GFLOP/s, threads={report['threads']}, "
              f"median of {report['repeat']}",
              f"geometric mean torch/convwise: forward {_num(means['forward'])}, backward {_num(means['backward'])}"]
+    for peer in peers:
+        lines.append(f"geometric mean {peer}/convwise: forward {_num(report['geomean_ratio_peers'].get(peer))}")
     return "\n".join(lines)

@@ -90,7 +90,7 @@ def explain(kind: str, x_shape, w_shape, geometry, groups: int = 1, dtype="float
 
 
 #: The algorithm modules, in registration order (each exports ``RECORD``).
-_MODULES = ("direct", "gemm", "pointwise", "shift", "depthwise", "winograd", "fft", "atrous")
+_MODULES = ("direct", "gemm", "pointwise", "shift", "depthwise", "winograd", "fft", "atrous", "compiled")
 
 for _name in _MODULES:
     register(importlib.import_module(f"{__name__}.{_name}").RECORD)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._guard import require_memory, require_steps
 from ..arithmetic import PoolGeometry, adaptive_end, adaptive_start
+from ..kernels import pooling as _compiled
 from ._windows import FlatPhases, tap_window
 
 __all__ = ["max_pool", "avg_pool", "avg_pool_backward", "divisor", "scatter_by_index", "adaptive_avg_pool",
@@ -100,6 +101,9 @@ def max_pool(x: np.ndarray, geometry: PoolGeometry, with_indices: bool, *, fn: s
     planes = n * c
     out_cells = planes * math.prod(geometry.output_size)
     require_memory(fn, out_cells * (x.itemsize + (8 if with_indices else 0)) + _scratch_bytes(x), what="output")
+    compiled = _compiled.max_pool(x, geometry, with_indices)     # the numba kernel, once it is loaded
+    if compiled is not None:
+        return compiled
     layout = FlatPhases(geometry)
     xs = x.reshape((planes,) + geometry.input_size)
     y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)
@@ -179,11 +183,19 @@ def divisor(geometry: PoolGeometry, count_include_pad: bool, divisor_override, d
     return np.where(empty, 0, result).astype(dtype)
 
 
-def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn: str = "avg_pool") -> np.ndarray:
-    """Average pooling of ``x (N, C, *S)``: window sums (in torch's tap order) over :func:`divisor`."""
+def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn: str = "avg_pool",
+             compiled: tuple[bool, int | None] | None = None) -> np.ndarray:
+    """Average pooling of ``x (N, C, *S)``: window sums (in torch's tap order) over :func:`divisor`.
+
+    ``compiled=(count_include_pad, divisor_override)`` lets the numba kernel answer once it is loaded
+    (it computes the divisor itself)."""
     n, c = x.shape[:2]
     planes = n * c
     require_memory(fn, planes * math.prod(geometry.output_size) * x.itemsize + _scratch_bytes(x), what="output")
+    if compiled is not None:
+        result = _compiled.avg_pool(x, geometry, *compiled)
+        if result is not None:
+            return result
     layout = FlatPhases(geometry)
     xs = x.reshape((planes,) + geometry.input_size)
     y = np.empty((planes,) + geometry.output_size, dtype=x.dtype)

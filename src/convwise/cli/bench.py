@@ -27,6 +27,13 @@ def register(subparsers) -> None:
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the full report as JSON")
     parser.add_argument("--suite", metavar="PATH", default=None, help="suite TOML file (default: benchmarks/suite.toml)")
     parser.add_argument("--no-torch", action="store_true", help="time convwise only")
+    parser.add_argument("--against", action="append", default=[], choices=["onnxruntime"],
+                        help="also time this engine in the same blocks (onnxruntime: a one-node ONNX model per layer, "
+                             "CPU provider, --threads intra-op threads; needs the 'bench' extra)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="do not load/compile the numba kernels first (time what a cold process runs)")
+    parser.add_argument("--no-compiled", action="store_true",
+                        help="time convwise without its numba kernels (NumPy algorithms only: the 'before')")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(func=run)
 
@@ -41,7 +48,9 @@ def run(args) -> int:
         raise ValueError(f"no suite layer matches --filter {args.filter!r}")
     repeat = args.repeat or (2 if args.quick else 5)
     report = run_suite(layers, repeat=repeat, threads=args.threads, use_torch=not args.no_torch,
-                       progress=not args.no_progress, sgemm_size=256 if args.quick else 2048)
+                       progress=not args.no_progress, sgemm_size=256 if args.quick else 2048,
+                       against=tuple(dict.fromkeys(args.against)), wait_for_kernels=not args.no_wait,
+                       compiled=not args.no_compiled)
     print(format_table(report))
     if args.json:
         try:

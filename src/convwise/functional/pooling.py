@@ -192,7 +192,8 @@ def avg_pool_nd(input, kernel_size, stride=None, padding=0, ceil_mode=False, cou
     x, unbatched = _input(input, spatial, fn)
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
-    return from_batched(kernels.avg_pool(x, geometry, divisor, fn=fn), unbatched)
+    return from_batched(kernels.avg_pool(x, geometry, divisor, fn=fn,
+                                         compiled=(bool(count_include_pad), divisor_override)), unbatched)
 
 
 def avg_pool_nd_backward(grad_output, input, kernel_size, stride, padding, ceil_mode, count_include_pad,

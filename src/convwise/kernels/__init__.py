@@ -1,0 +1,333 @@
+"""Compiled kernels (numba), loaded lazily and never making a caller wait for the compiler.
+
+``import convwise`` does not import numba. The first time an algorithm asks for a kernel
+(:func:`ready`), a background thread imports numba, configures its threads and loads the
+kernel from numba's on-disk cache, compiling it there if the cache is cold; until then
+:func:`ready` answers ``False`` and the NumPy algorithms answer the call. ``convwise
+warmup`` (:func:`warmup`) compiles every kernel ahead, in the foreground.
+
+Threads follow ``convwise.get_config().threads`` (``numba.set_num_threads`` before each
+launch). numba's workers use the OpenMP layer with a passive wait policy, set before the
+layer starts: with the default (spinning) policy the idle workers took the cores BLAS
+needed right after a kernel (see ``benchmarks/README.md``). Where OpenMP is missing numba
+falls back to its ``workqueue`` layer, which must not be entered from two threads at
+once; launches are then serialised by a lock.
+
+The disk cache lives in ``__pycache__`` beside the kernel sources, or, where that
+directory is not writable (a system-wide install), in numba's per-user cache directory
+(``NUMBA_CACHE_DIR`` overrides both): numba chooses, and either way a second process
+loads instead of compiling.
+
+Kernels (name -> module function), each compiled for float32 and float64:
+``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
+``avg_pool`` (:mod:`.pool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .._config import get_config
+
+__all__ = [
+    "DTYPES",
+    "KERNELS",
+    "PARALLEL_MIN_WORK",
+    "cache_dir",
+    "disabled",
+    "get",
+    "launch",
+    "on_ready",
+    "ready",
+    "request",
+    "status",
+    "threads",
+    "unavailable_reason",
+    "wait",
+    "warmup",
+]
+
+#: kernel name -> (module, function)
+KERNELS = {
+    "conv_forward": ("conv", "conv_forward"),
+    "conv_transpose": ("conv", "conv_transpose"),
+    "conv_weight_grad": ("conv", "conv_weight_grad"),
+    "conv_weight_grad_planes": ("conv", "conv_weight_grad_planes"),
+    "max_pool": ("pool", "max_pool"),
+    "avg_pool": ("pool", "avg_pool"),
+}
+DTYPES = ("float32", "float64")
+
+_lock = threading.Lock()
+_ready: set[tuple[str, str]] = set()
+_queued: set[tuple[str, str]] = set()
+_done = threading.Condition(_lock)
+_jobs: queue.Queue = queue.Queue()
+_worker: threading.Thread | None = None
+_failure: str | None = None          # why numba cannot be used in this process, once known
+_listeners: list[Callable[[], None]] = []
+_serial: contextlib.AbstractContextManager = contextlib.nullcontext()   # a lock where launches cannot overlap
+_numba: Any = None
+
+
+def unavailable_reason() -> str | None:
+    """Why compiled kernels cannot run in this process (numba missing or broken), else ``None``."""
+    return _failure
+
+
+def on_ready(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` (from the loading thread) each time a kernel becomes ready."""
+    _listeners.append(listener)
+
+
+def _dtype_name(dtype) -> str:
+    return np.dtype(dtype).name
+
+
+_disabled = 0
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within this block (process-wide) no kernel counts as ready: the NumPy algorithms answer."""
+    global _disabled
+    _disabled += 1
+    try:
+        yield
+    finally:
+        _disabled -= 1
+
+
+def ready(name: str, dtype, *, start: bool = True) -> bool:
+    """Whether kernel ``name`` is loaded for ``dtype``; if not and ``start``, queue it for loading."""
+    if _disabled:
+        return False
+    key = (name, _dtype_name(dtype))
+    if key in _ready:
+        return True
+    if start and _failure is None and key[1] in DTYPES:
+        request([name], [key[1]])
+    return False
+
+
+def status() -> dict[str, list[str]]:
+    """``{"ready": [...], "loading": [...]}`` as ``"name[dtype]"`` strings."""
+    with _lock:
+        return {"ready": sorted(f"{n}[{d}]" for n, d in _ready),
+                "loading": sorted(f"{n}[{d}]" for n, d in _queued - _ready)}
+
+
+def request(names: Iterable[str] | None = None, dtypes: Iterable[str] | None = None) -> None:
+    """Queue kernels for loading (from cache, else compiling) on the background thread."""
+    global _worker
+    keys = [(name, _dtype_name(dtype)) for name in (names or KERNELS) for dtype in (dtypes or DTYPES)]
+    with _lock:
+        fresh = [key for key in keys if key not in _queued]
+        _queued.update(fresh)
+        for key in fresh:
+            _jobs.put(key)
+        if fresh and (_worker is None or not _worker.is_alive()):
+            _worker = threading.Thread(target=_work, name="convwise-kernels", daemon=True)
+            _worker.start()
+
+
+def wait(names: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
+         timeout: float | None = None) -> bool:
+    """Queue the kernels and block until they are ready (or numba failed); returns whether they are."""
+    keys = {(name, _dtype_name(dtype)) for name in (names or KERNELS) for dtype in (dtypes or DTYPES)}
+    request(names, dtypes)
+    with _done:
+        _done.wait_for(lambda: keys <= _ready or _failure is not None, timeout)
+        return keys <= _ready
+
+
+def warmup(progress: Callable[[str], None] | None = None) -> list[str]:
+    """Load or compile every kernel for every dtype in this thread; returns their ``name[dtype]``.
+
+    ``progress(label)`` is called after each one (the CLI's progress bar).
+    """
+    done = []
+    for name in KERNELS:
+        for dtype in DTYPES:
+            _prepare(name, dtype)
+            done.append(f"{name}[{dtype}]")
+            if progress is not None:
+                progress(done[-1])
+    return done
+
+
+def _work() -> None:
+    while True:
+        try:
+            name, dtype = _jobs.get(timeout=1.0)
+        except queue.Empty:
+            return
+        with contextlib.suppress(Exception):     # recorded in _failure, shown by why_ineligible
+            _prepare(name, dtype)
+
+
+def _load_numba():
+    """Import numba once, with convwise's threading choices made before its layer starts."""
+    global _numba, _failure
+    if _numba is not None:
+        return _numba
+    try:
+        import numba
+        from numba.np.ufunc import parallel
+    except Exception as error:
+        _failure = f"numba could not be imported ({type(error).__name__}: {error})"
+        raise
+    if not getattr(parallel, "_is_initialized", False):
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+        numba.config.THREADING_LAYER = "default"
+    _numba = numba
+    return numba
+
+
+_env_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _passive_openmp():
+    """``OMP_WAIT_POLICY=PASSIVE`` while numba's OpenMP layer may start (the first launch).
+
+    libgomp reads it once, when it loads: numba's idle workers then sleep instead of spinning
+    on the cores BLAS needs next (measured: see ``benchmarks/README.md``). The variable is
+    restored afterwards so that OpenMP copies other libraries load later (torch's, say) keep
+    their own default; an explicit user setting always wins.
+    """
+    with _env_lock:
+        if _threads_started() or "OMP_WAIT_POLICY" in os.environ:
+            yield
+            return
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        try:
+            yield
+        finally:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _prepare(name: str, dtype: str) -> None:
+    """Load (or compile) kernel ``name`` for ``dtype`` by running it once on tiny arrays."""
+    global _failure, _serial
+    key = (name, dtype)
+    if key in _ready:
+        return
+    try:
+        numba = _load_numba()
+        function = get(name)
+        with _passive_openmp():
+            _tiny_call(name, function, np.dtype(dtype))
+        if numba.threading_layer() == "workqueue":
+            _serial = threading.Lock()
+    except Exception as error:
+        with _done:
+            if _failure is None:
+                _failure = f"compiling kernel {name}[{dtype}] failed ({type(error).__name__}: {error})"
+            _done.notify_all()
+        raise
+    with _done:
+        _ready.add(key)
+        _done.notify_all()
+    for listener in _listeners:
+        listener()
+
+
+_dispatchers: dict[str, Callable] = {}
+
+
+def _after_fork_in_child() -> None:
+    """A forked child cannot use the parent's OpenMP workers (GNU OpenMP aborts the process on
+    the next launch): once they have started, the child keeps to the NumPy algorithms."""
+    global _lock, _done, _jobs, _worker, _failure
+    _lock = threading.Lock()
+    _done = threading.Condition(_lock)
+    _jobs = queue.Queue()
+    _worker = None
+    _queued.clear()
+    _queued.update(_ready)
+    if _numba is not None and _threads_started():
+        _failure = ("numba's OpenMP worker threads started before this process was forked, and GNU OpenMP "
+                    "cannot run them in the child (the NumPy algorithms answer here)")
+        _ready.clear()
+
+
+def _threads_started() -> bool:
+    try:
+        from numba.np.ufunc import parallel
+    except Exception:  # noqa: BLE001  (no numba layer: nothing started)
+        return False
+    return bool(getattr(parallel, "_is_initialized", False))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def get(name: str):
+    """The numba dispatcher of kernel ``name`` (imports numba and the kernel module)."""
+    dispatcher = _dispatchers.get(name)
+    if dispatcher is None:
+        import importlib
+
+        module, function = KERNELS[name]
+        _load_numba()
+        dispatcher = _dispatchers[name] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return dispatcher
+
+
+def _tiny_call(name: str, function, dtype: np.dtype) -> None:
+    geo = np.ones(12, dtype=np.int64)
+    geo[9:] = 0
+    if name.startswith("conv"):
+        x = np.zeros((1, 1, 1, 1, 2), dtype=dtype)
+        w = np.zeros((1, 1, 1, 1, 1), dtype=dtype)
+        y = np.zeros((1, 1, 1, 1, 2), dtype=dtype)
+        if name == "conv_forward":
+            function(x, w, geo[:9], 1, 1, 1, y)
+        elif name == "conv_weight_grad_planes":
+            function(x, y, geo[:9], 1, 1, w)
+        else:
+            function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
+    elif name == "max_pool":
+        x = np.zeros((1, 1, 1, 2), dtype=dtype)
+        function(x, geo, True, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))
+    else:
+        x = np.zeros((1, 1, 1, 2), dtype=dtype)
+        function(x, geo, True, 0, np.zeros((1, 1, 1, 2), dtype=dtype))
+
+
+def cache_dir() -> str | None:
+    """Where numba keeps the kernels' disk cache (beside the sources, or the per-user
+    cache directory when that is not writable); ``None`` where numba found no place."""
+    cache = getattr(get("conv_forward"), "_cache", None)
+    return getattr(cache, "_cache_path", None)
+
+
+#: Multiply-adds (or window taps) below which a launch runs on one thread, like torch's grain
+#: size: a second thread saves at most half of a ~0.3 ms call, and where the other core is
+#: busy the fork-join waits for a descheduled worker (measured on the shared 2-core VM:
+#: depthwise 256@28 took 0.27 ms on one thread and the same or, in some blocks, 20 ms on two).
+PARALLEL_MIN_WORK = 4_000_000
+
+
+def threads(work: float | None = None) -> int:
+    """numba threads for a launch: ``get_config().threads`` (at most numba's pool size), or one
+    for less than :data:`PARALLEL_MIN_WORK` multiply-adds of ``work``."""
+    if work is not None and work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(get_config().threads, _numba.config.NUMBA_NUM_THREADS))
+
+
+def launch(name: str, *args, work: float | None = None):
+    """Run a ready kernel with :func:`threads` ``(work)`` numba threads."""
+    with _serial:
+        _numba.set_num_threads(threads(work))
+        return get(name)(*args)
