@@ -80,7 +80,7 @@ def test_transposed_matches_torch_and_direct(spatial, k, stride, padding, dilati
         assert rel_error(got, ref) <= TOLERANCE[dtype][0]
         geometry = arithmetic.conv_transpose_geometry(x.shape[2:], w.shape[2:], stride, padding, output_padding,
                                                       dilation)
-        assert rel_error(got, direct.conv_transpose(x, w, geometry, groups)) <= TOLERANCE[dtype][0]
+        assert rel_error(got, direct.transpose(x, w, geometry, groups)) <= TOLERANCE[dtype][0]
 
 
 def test_depthwise_suite_shapes_match_direct():
@@ -89,7 +89,7 @@ def test_depthwise_suite_shapes_match_direct():
         x = rng.standard_normal(shape).astype(np.float32)
         w = rng.standard_normal((shape[1], 1, 3, 3)).astype(np.float32)
         geometry = arithmetic.conv_geometry(shape[2:], (3, 3), stride, 1, 1)
-        reference = direct.conv_forward(x.astype(np.float64), w.astype(np.float64), geometry, shape[1])
+        reference = direct.forward(x.astype(np.float64), w.astype(np.float64), geometry, shape[1])
         assert rel_error(compiled.forward(x, w, geometry, shape[1]), reference) <= 1e-5
         for threads in (1, 2):
             with cw.config(threads=threads):
@@ -200,7 +200,7 @@ def test_weight_gradient_of_non_finite_input_like_torch(bad):
     assert np.array_equal(np.isnan(got), np.isnan(expected)) and np.array_equal(np.isinf(got), np.isinf(expected))
     assert np.isfinite(got).sum() > 0 and rel_error(got[np.isfinite(got)], expected[np.isfinite(expected)]) <= 1e-12
     clean = np.nan_to_num(x, nan=0.0, posinf=0.0)                 # finite input: the planes kernel
-    reference = direct.conv_weight_grad(clean, dy, geometry, 4)
+    reference = direct.weight_grad(clean, dy, geometry, 4)
     assert rel_error(compiled.weight_grad(clean, dy, geometry, 4), reference) <= 1e-12
 
 

@@ -15,7 +15,7 @@ from test_pooling import AVG_GRID, DTYPES, MAX_GRID, SIZES, _close, _data, _inpu
 
 import convwise.functional as cf
 from convwise import kernels
-from convwise.functional import pooling
+from convwise.algorithms import pooling
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +25,7 @@ def compiled_only(monkeypatch):
     def numpy_path(*args, **kwargs):
         raise AssertionError("the NumPy pooling path ran although the compiled kernel is ready")
 
-    monkeypatch.setattr(pooling, "_max_pool_fast", numpy_path)
-    monkeypatch.setattr(pooling, "_Layout", numpy_path)
+    monkeypatch.setattr(pooling, "FlatPhases", numpy_path)   # the NumPy kernels' phase layout
 
 
 @pytest.mark.parametrize("spatial, kernel_size, stride, padding, dilation, ceil_mode", MAX_GRID[::3])

@@ -101,6 +101,7 @@ def max_pool(x: np.ndarray, geometry: PoolGeometry, with_indices: bool, *, fn: s
     planes = n * c
     out_cells = planes * math.prod(geometry.output_size)
     require_memory(fn, out_cells * (x.itemsize + (8 if with_indices else 0)) + _scratch_bytes(x), what="output")
+    require_steps(fn, math.prod(geometry.kernel_size), what="kernel taps")
     compiled = _compiled.max_pool(x, geometry, with_indices)     # the numba kernel, once it is loaded
     if compiled is not None:
         return compiled
@@ -192,6 +193,7 @@ def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn
     n, c = x.shape[:2]
     planes = n * c
     require_memory(fn, planes * math.prod(geometry.output_size) * x.itemsize + _scratch_bytes(x), what="output")
+    require_steps(fn, math.prod(geometry.kernel_size), what="kernel taps")
     if compiled is not None:
         result = _compiled.avg_pool(x, geometry, *compiled)
         if result is not None:
