@@ -77,7 +77,7 @@ def test_numbers_fit_their_cells(tmp_path, values):
     # and in the pixels: no text crosses a cell's outline (the border between cells stays the grid colour)
     grid_line = viz.COLORS["grid_line"]
     for frame in frames:
-        for name, (x, y, rows, cols) in lay.grids.items():
+        for name, (_x, _y, rows, cols) in lay.grids.items():
             grid = name.split(".")[0]
             for row in range(rows):
                 for col in range(cols):

@@ -11,8 +11,8 @@ import dask.array as da
 import numpy as np
 import pytest
 import zarr
-from conftest import rel_error
 
+from conftest import rel_error
 from convwise import functional as F
 from convwise.dask.io import read_array, write_zarr
 from convwise.train import digits_cnn, save

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import rel_error
 
 import convwise.dask as cwd
+from conftest import rel_error
 from convwise import functional as F
 from convwise import nn
 

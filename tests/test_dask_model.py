@@ -9,12 +9,12 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import rel_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convwise
 import convwise.dask as cwd
+from conftest import rel_error
 from convwise import arithmetic, nn
 from convwise.train import digits_cnn
 

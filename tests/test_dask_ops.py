@@ -10,12 +10,12 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import rel_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convwise
 import convwise.dask as cwd
+from conftest import rel_error
 from convwise import functional as F
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,

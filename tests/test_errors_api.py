@@ -235,7 +235,8 @@ def test_loss_backward_checks_grad_output(make):
 def test_adaptive_avg_pool_backward_refuses_a_gradient_for_another_output_size():
     pool = nn.AdaptiveAvgPool2d(2)
     pool(np.ones((1, 1, 6, 6)))
-    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d.backward: grad_output must have the forward output's shape \(1, 1, 2, 2\), got \(1, 1, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d.backward: grad_output must have the forward output's "
+                                         r"shape \(1, 1, 2, 2\), got \(1, 1, 3, 3\)"):
         pool.backward(np.ones((1, 1, 3, 3)))
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from convwise import nn
-
 from conftest import numeric_gradient, rel_error
+from convwise import nn
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 SIZES = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}
@@ -192,9 +191,11 @@ def test_finite_differences_small_sequential(rng):
 def test_gradients_accumulate_until_zero_grad(rng):
     layer = nn.Linear(3, 2, dtype=np.float64, rng=0)
     x = rng.standard_normal((4, 3))
-    layer(x); layer.backward(np.ones((4, 2)))
+    layer(x)
+    layer.backward(np.ones((4, 2)))
     first = layer.weight.grad.copy()
-    layer(x); layer.backward(np.ones((4, 2)))
+    layer(x)
+    layer.backward(np.ones((4, 2)))
     assert np.allclose(layer.weight.grad, 2 * first)
     layer.zero_grad()
     assert layer.weight.grad is None

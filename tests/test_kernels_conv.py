@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TOLERANCE, rel_error, to_torch
 
 import convwise as cw
+from conftest import TOLERANCE, rel_error, to_torch
 from convwise import arithmetic, kernels
 from convwise.algorithms import compiled, direct, select
 from convwise.functional import conv_nd_backward

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch.nn.functional as F
-from conftest import to_torch
-from test_pooling import AVG_GRID, DTYPES, MAX_GRID, SIZES, _close, _data, _inputs, check_avg_pool, check_max_pool
 
 import convwise.functional as cf
+from conftest import to_torch
 from convwise import kernels
 from convwise.algorithms import pooling
+from test_pooling import AVG_GRID, DTYPES, MAX_GRID, SIZES, _close, _data, _inputs, check_avg_pool, check_max_pool
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from convwise import nn
-
 from conftest import rel_error
+from convwise import nn
 
 PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
 SIZES = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}
@@ -162,10 +161,12 @@ def test_simple_layers_repr_and_values(rng):
 
 def test_sequential_all_padding_modes(rng):
     torch.manual_seed(1)
-    layers = lambda m: [m.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), m.ReLU(),
-                        m.Conv2d(4, 4, 3, padding="same", padding_mode="replicate", groups=2),
-                        m.Conv2d(4, 3, 3, padding=(1, 2), padding_mode="circular"), m.MaxPool2d(2),
-                        m.Conv2d(3, 3, 2, padding=1), m.AdaptiveAvgPool2d(2), m.Flatten(), m.Linear(12, 5)]
+    def layers(m):
+        return [m.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), m.ReLU(),
+                m.Conv2d(4, 4, 3, padding="same", padding_mode="replicate", groups=2),
+                m.Conv2d(4, 3, 3, padding=(1, 2), padding_mode="circular"), m.MaxPool2d(2),
+                m.Conv2d(3, 3, 2, padding=1), m.AdaptiveAvgPool2d(2), m.Flatten(), m.Linear(12, 5)]
+
     theirs = torch.nn.Sequential(*layers(torch.nn))
     for dtype in (np.float64, np.float32):
         ours = nn.Sequential(*layers(nn)).to(dtype)

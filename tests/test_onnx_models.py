@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from conftest import rel_error
 
 pytest.importorskip("onnxruntime")
@@ -14,6 +15,9 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
+
+import convwise.onnx as cwo  # noqa: E402
+from convwise import arithmetic  # noqa: E402
 from onnx_nets import (  # noqa: E402
     MobileNetV2Like,
     ResNetLike,
@@ -21,9 +25,6 @@ from onnx_nets import (  # noqa: E402
     export,
     randomise_batch_norms,
 )
-
-import convwise.onnx as cwo  # noqa: E402
-from convwise import arithmetic  # noqa: E402
 
 NETS = {"resnet": (ResNetLike, (2, 3, 32, 32)), "mobilenet": (MobileNetV2Like, (2, 3, 24, 24)),
         "unet": (UNetLike, (1, 3, 16, 16))}
@@ -86,7 +87,8 @@ def test_macs_grouped_and_transposed():
     s = cwo.summary(export(unet, shape))
     (up,) = [row for row in s.layers if row.type == "ConvTranspose"]
     n, c_in, *size = next(r.output_shape for r in s.layers if r.name == up.inputs[0])
-    assert up.macs == arithmetic.conv_transpose_macs(16, 16, (2, 2), size, batch=n) == n * 16 * 16 * 4 * 4 * 4  # C_in*C_out/g*k*k per input cell
+    assert up.macs == arithmetic.conv_transpose_macs(16, 16, (2, 2), size, batch=n) == n * 16 * 16 * 4 * 4 * 4  # C_in*C_out/g*k*k
+    # per input cell
     assert up.rf_size is None
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from conftest import rel_error
 
 pytest.importorskip("onnxruntime")
 from onnx import load_from_string as onnx_proto  # noqa: E402
-from onnx_build import one_node, ort_run  # noqa: E402
 
 import convwise.onnx as cwo  # noqa: E402
+from onnx_build import one_node, ort_run  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

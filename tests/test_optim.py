@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from convwise import nn, optim
-
 from conftest import rel_error
+from convwise import nn, optim
 
 
 def cnn(m, **kw):
@@ -80,7 +79,8 @@ def test_state_dict_roundtrip():
     other.load_state_dict(opt.state_dict())
     for _ in range(2):
         p.grad = q.grad = np.array([0.1, -0.3])
-        opt.step(); other.step()
+        opt.step()
+        other.step()
     assert np.array_equal(p.data, q.data)
 
 

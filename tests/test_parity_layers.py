@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from convwise import nn
 from conftest import TOLERANCE, numeric_vjp, rel_error
+from convwise import nn
 
 DTYPES = (np.float32, np.float64)
 

@@ -6,13 +6,16 @@
 (1, 1, 3, 3)
 """
 
-from . import arithmetic
+from . import (  # torch-like layers and optimizers over functional
+    arithmetic,
+    functional,
+    nn,
+    optim,
+    summary,  # a callable module: cw.summary(model, input_shape) -> ModelSummary
+)
 from ._config import config, get_config, set_config
-from . import functional
 from .functional import *  # noqa: F401,F403  (top-level aliases: cw.conv2d, cw.max_pool2d, ...)
 from .functional import __all__ as _functional_all
-from . import nn, optim  # torch-like layers and optimizers over functional
-from . import summary  # a callable module: cw.summary(model, input_shape) -> ModelSummary
 
 __version__ = "0.1.0"
 

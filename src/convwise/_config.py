@@ -71,7 +71,7 @@ MAX_MIB = float(2**40)
 _default = Config()                            # the process default (set_config)
 _default_lock = threading.Lock()
 #: This thread's or task's overrides from ``config(...)`` blocks (empty: the default applies).
-_overrides: contextvars.ContextVar[dict] = contextvars.ContextVar("convwise_config", default={})
+_overrides: contextvars.ContextVar[dict] = contextvars.ContextVar("convwise_config", default={})  # noqa: B039 (never mutated: replaced by set())
 _merged: contextvars.ContextVar[tuple] = contextvars.ContextVar("convwise_config_merged", default=(None, None, None))
 
 

@@ -4,8 +4,8 @@ The suite lives in ``benchmarks/suite.toml`` (``[[layer]]`` entries; ``[[quick]]
 fast smoke run). Every layer is run by convwise and by torch (when installed) in the
 same process with the same thread count, interleaved in blocks (ABBA per layer, a short
 pause and a warm-up call before each block, see ``_time_pair``) so that both see the same
-machine load; the median of about ``repeat`` timed calls per library is reported. The machine's sgemm rate (``np.matmul`` of two 2048x2048
-float32 matrices) is measured in the same run, so each layer's effective GFLOP/s can be
+machine load; the median of about ``repeat`` timed calls per library is reported. The machine's sgemm
+rate (``np.matmul`` of two 2048x2048 float32 matrices) is measured in the same run, so each layer's effective GFLOP/s can be
 shown as a percentage of what BLAS reaches on a large square product.
 
 Backward layers (``op = "conv2d_backward"``) time input + weight gradients:

@@ -76,7 +76,8 @@ def vgg16(num_classes: int = 1000) -> list[dict]:
             layers += [_conv(item, 3, padding=1, in_channels=in_channels), {"type": "relu"}]
             in_channels = None
     return layers + [{"type": "adaptive_avg_pool2d", "output_size": [7, 7]}, {"type": "flatten"},
-                     {"type": "linear", "in_features": 512 * 7 * 7, "out_features": 4096}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
+                     {"type": "linear", "in_features": 512 * 7 * 7, "out_features": 4096}, {"type": "relu"},
+                     {"type": "dropout", "p": 0.5},
                      {"type": "linear", "out_features": 4096}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
                      {"type": "linear", "out_features": num_classes}]
 

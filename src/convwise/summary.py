@@ -38,12 +38,15 @@ import os
 import sys
 import types
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import arithmetic
 from .layer_kinds import KINDS, kind_of
 from .layer_walk import window_step
 from .notation import format_padding, format_shape
+
+if TYPE_CHECKING:
+    from .onnx.summary import GraphSummary
 
 __all__ = ["LayerSummary", "ModelSummary", "summary", "load_model", "normalise_layers"]
 
@@ -397,7 +400,7 @@ def _read_shape(input_shape, expected, name, batch):
     return shape, batch
 
 
-def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: int = 4) -> ModelSummary:
+def summary(model, input_shape=None, *, batch: int | None = None, dtype_bytes: int = 4) -> ModelSummary | GraphSummary:
     """Summarise a sequential ``model`` (see the module docstring) for ``input_shape``.
 
     ``input_shape`` is ``(C, *spatial)`` (or ``(N, C, *spatial)``, which sets ``batch``);
@@ -466,7 +469,7 @@ def _list(value):
 class _CallableModule(types.ModuleType):
     """Lets ``convwise.summary(model, input_shape)`` work while ``convwise.summary`` stays this module."""
 
-    def __call__(self, model, input_shape=None, **options) -> ModelSummary:
+    def __call__(self, model, input_shape=None, **options) -> ModelSummary | GraphSummary:
         return summary(model, input_shape, **options)
 
 

@@ -20,7 +20,7 @@ import math
 import os
 import time
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

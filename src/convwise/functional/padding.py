@@ -39,7 +39,7 @@ class _Axis(NamedTuple):
     hi: int
     size: int          # input size
     out: int           # output size
-    index: np.ndarray | None  # output -> input coordinate (non-constant modes)
+    source: np.ndarray | None  # output -> input coordinate (non-constant modes)
 
 
 def _index_map(mode: str, size: int, lo: int, hi: int, out: int) -> np.ndarray:
@@ -179,7 +179,7 @@ def pad(input, pad, mode="constant", value=0.0):
             raise ValueError(f"{fn}: mode={mode!r} takes no fill value, got value={value!r}")
         y = x
         for entry in plan:
-            y = np.take(y, entry.index, axis=entry.axis)
+            y = np.take(y, entry.source, axis=entry.axis)
         return np.ascontiguousarray(y)
     shape = list(x.shape)
     source = [slice(None)] * x.ndim
@@ -238,14 +238,16 @@ def pad_backward(grad_output, input_shape, pad, mode):
 
 
 def _gather_adjoint(g: np.ndarray, entry: _Axis) -> np.ndarray:
-    """Adjoint of ``np.take(x, entry.index, axis)``: sum the slices that share an input index."""
+    """Adjoint of ``np.take(x, entry.source, axis)``: sum the slices that share an input index."""
     shape = list(g.shape)
     shape[entry.axis] = entry.size
     total = np.zeros(shape, dtype=g.dtype)
     if entry.out == 0:
         return total
-    order = np.argsort(entry.index, kind="stable")
-    targets, starts = np.unique(entry.index[order], return_index=True)
+    source = entry.source
+    assert source is not None           # non-constant modes only
+    order = np.argsort(source, kind="stable")
+    targets, starts = np.unique(source[order], return_index=True)
     sums = np.add.reduceat(np.take(g, order, axis=entry.axis), starts, axis=entry.axis)
     total[(slice(None),) * entry.axis + (targets,)] = sums
     return total

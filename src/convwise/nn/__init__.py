@@ -25,8 +25,20 @@ from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, Conv
 from .linear import Dropout, Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
-from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
-                      AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d)
+from .pooling import (
+                      AdaptiveAvgPool1d,
+                      AdaptiveAvgPool2d,
+                      AdaptiveAvgPool3d,
+                      AdaptiveMaxPool1d,
+                      AdaptiveMaxPool2d,
+                      AdaptiveMaxPool3d,
+                      AvgPool1d,
+                      AvgPool2d,
+                      AvgPool3d,
+                      MaxPool1d,
+                      MaxPool2d,
+                      MaxPool3d,
+)
 
 __all__ = [
     "init", "Module", "Parameter", "IncompatibleKeys", "Sequential",

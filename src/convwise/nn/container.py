@@ -55,7 +55,7 @@ class Sequential(Module):
             raise IndexError(f"Sequential: index {index} is out of range for {len(modules)} modules")
         return modules[index][1]
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         if not isinstance(module, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
         self.add_module(str(len(self)), module)

@@ -29,7 +29,7 @@ module called twice before one backward only remembers the second call.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -204,7 +204,7 @@ class Module:
                     if value is not None:
                         yield (f"{module_prefix}.{name}" if module_prefix else name), module, name, is_buffer
 
-    def add_module(self, name: str, module: "Module | None") -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"{type(self).__name__}: module name must be a non-empty string without '.', got {name!r}")
         if module is not None and not isinstance(module, Module):
@@ -214,16 +214,16 @@ class Module:
 
     # ---------------------------------------------------------------- traversal
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, module in self._modules.items():
             if module is not None:
                 yield name, module
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "", _memo: set | None = None) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", _memo: set | None = None) -> Iterator[tuple[str, Module]]:
         memo = set() if _memo is None else _memo
         if id(self) in memo:
             return
@@ -232,7 +232,7 @@ class Module:
         for name, module in self.named_children():
             yield from module.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -253,7 +253,7 @@ class Module:
 
     # ---------------------------------------------------------------- state
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter array under torch's key names (``0.weight``, ``0.bias``, ...)."""
         result = OrderedDict()
         for key, module, name, is_buffer in self._state_entries():
@@ -308,14 +308,14 @@ class Module:
 
     # ---------------------------------------------------------------- modes, grads, dtype
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):
             raise TypeError(f"{type(self).__name__}.train: mode must be a bool, got {mode!r}")
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -325,7 +325,7 @@ class Module:
             elif param.grad is not None:
                 param.grad[...] = 0
 
-    def to(self, dtype) -> "Module":
+    def to(self, dtype) -> Module:
         """Cast every parameter (and gradient) to float32 or float64, in place; returns self."""
         dtype = check_dtype(dtype, fn=f"{type(self).__name__}.to")
         for param in self.parameters():
@@ -338,10 +338,10 @@ class Module:
                     module._buffers[name] = value.astype(dtype)
         return self
 
-    def double(self) -> "Module":
+    def double(self) -> Module:
         return self.to(np.float64)
 
-    def float(self) -> "Module":
+    def float(self) -> Module:
         return self.to(np.float32)
 
     # ---------------------------------------------------------------- computation

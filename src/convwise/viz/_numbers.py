@@ -113,7 +113,7 @@ def numbers(t: Trace, input, weight=None, bias=None, activation: str | None = No
         pre, index = pre[0], index[0]
         for step in t.steps:
             for channel in range(t.out_channels):
-                source = tuple(int(s) for s in np.unravel_index(int(index[(channel, *step.output)]),
+                source = tuple(int(s) for s in np.unravel_index(int(index[(channel,) + tuple(step.output)]),
                                                                  t.input_size))
                 winners[(channel, step.output)] = next(tap.grid for tap in step.taps if tap.source == source)
     elif t.op == "avg_pool":
@@ -148,6 +148,6 @@ def scatter_sums(canvas: Trace, x, w, order) -> list[np.ndarray]:
     masked = np.zeros_like(x)
     sums = []
     for source in order:
-        masked[(slice(None), *source)] = x[(slice(None), *source)]
+        masked[(slice(None),) + tuple(source)] = x[(slice(None),) + tuple(source)]
         sums.append(_conv(canvas, masked, w))
     return sums

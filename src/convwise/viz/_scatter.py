@@ -66,8 +66,8 @@ def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
                        note=note, legend_width=_draw.legend_width(legend)).width - 2 * _draw.MARGIN
         texts = {}
         for source in positions:
-            value = float(nums.x[(0, *source)])
-            products = [f"{_text.fmt(value)}×{_text.fmt(float(nums.w[(0, 0, *tap.weight)]))}"
+            value = float(nums.x[(0,) + tuple(source)])
+            products = [f"{_text.fmt(value)}×{_text.fmt(float(nums.w[(0, 0,) + tuple(tap.weight)]))}"
                         for _, tap in stamps.get(source, [])]
             line = (f"input ({', '.join(map(str, source))}) = {_text.fmt(value)} stamps the kernel scaled by "
                     f"{_text.fmt(value)}: " + ", ".join(products))
@@ -86,7 +86,7 @@ def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
         for j in _all_positions(t.input_size):
             k = order_index[j]
             fill = COLORS["tap"] if k == now else COLORS["done"] if k < now else COLORS["input"]
-            shown = None if nums is None else _text.fmt(float(nums.x[(0, *j)]))
+            shown = None if nums is None else _text.fmt(float(nums.x[(0,) + tuple(j)]))
             _draw.cell(draw, lay.box("input", *_rc(j)), fill, value=shown)
         hit = {o: tap for o, tap in stamps.get(source, [])} if source is not None else {}
         reached: set = set()
@@ -102,7 +102,7 @@ def render_scatter(t: Trace, nums, *, cell, max_frames, progress):
                 shown = _text.fmt(float(sums[source][c]))
             weight = None
             if nums is not None and c in hit:
-                weight = "×" + _text.fmt(float(nums.w[(0, 0, *hit[c].weight)]))
+                weight = "×" + _text.fmt(float(nums.w[(0, 0,) + tuple(hit[c].weight)]))
             _draw.cell(draw, lay.box("output", *_rc(c)), fill, value=shown, weight=weight,
                        outline=COLORS["muted"] if cropped(c) else None)
         # the real output: the part not cropped

@@ -26,7 +26,7 @@ ACTIVATIONS = {"relu": ("ReLU", lambda v: max(v, 0.0)), "tanh": ("tanh", math.ta
                "sigmoid": ("sigmoid", lambda v: 1.0 / (1.0 + math.exp(-v)))}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font(size: int, bold: bool = False):
     """DejaVu Sans (from matplotlib's data: every glyph we need, × − ∞) at ``size`` pixels."""
     from PIL import ImageFont

@@ -125,15 +125,15 @@ def render(t: Trace, *, input=None, weight=None, bias=None, activation: str | No
 
 def _texts(t: Trace, nums, co: int, step) -> list[str]:
     if t.in_channels == 1 and t.out_channels == 1 and nums.bias is None and not nums.activation:
-        return [_text.window_text(t, step, nums.grids[0], nums.kernel(t, 0, 0), float(nums.pre[(0, *step.output)]))]
+        return [_text.window_text(t, step, nums.grids[0], nums.kernel(t, 0, 0), float(nums.pre[(0,) + tuple(step.output)]))]
     grids = {ci: nums.grids[ci] for ci in t.inputs_of(co)}
     kernels = {ci: nums.kernel(t, co, ci) for ci in t.inputs_of(co)}
     if t.is_pool:
-        partials = {co: float(nums.pre[(co, *step.output)])}
+        partials = {co: float(nums.pre[(co,) + tuple(step.output)])}
     else:
-        partials = {ci: float(nums.partials[(co, ci, *step.output)]) for ci in t.inputs_of(co)}
+        partials = {ci: float(nums.partials[(co, ci,) + tuple(step.output)]) for ci in t.inputs_of(co)}
     bias = None if nums.bias is None else float(nums.bias[co])
-    return _text.channel_texts(t, step, co, grids, kernels, partials, float(nums.pre[(co, *step.output)]), bias,
+    return _text.channel_texts(t, step, co, grids, kernels, partials, float(nums.pre[(co,) + tuple(step.output)]), bias,
                                nums.activation)
 
 
@@ -171,7 +171,7 @@ def _render_gather(t: Trace, nums, *, cell, max_frames, progress):
         fill = COLORS[("tap" if kind == "input" else "tap_padding") if tap is not None else kind]
         value = weight = None
         if nums is not None and kind != "outside" and not (kind == "padding" and t.op == "max_pool"):
-            value = _text.fmt(float(nums.grids[(ci, *c)]))
+            value = _text.fmt(float(nums.grids[(ci,) + tuple(c)]))
         if tap is not None and kernel is not None:
             weight = "×" + _text.fmt(float(kernel[tap.weight]))
         _draw.cell(draw, lay.box("input", *_rc(c), channel=ci), fill,
@@ -182,7 +182,7 @@ def _render_gather(t: Trace, nums, *, cell, max_frames, progress):
         c2, j = divmod(key, n)
         value = None
         if nums is not None and state != "pending":
-            value = _text.fmt(float(nums.y[(c2, *t.steps[j].output)]))
+            value = _text.fmt(float(nums.y[(c2,) + tuple(t.steps[j].output)]))
         _draw.cell(draw, lay.box("output", *_rc(t.steps[j].output), channel=c2), COLORS[state], value=value,
                    ink=COLORS["background"] if state == "current" else COLORS["text"])
 

@@ -25,6 +25,7 @@ and grows with padding (more of them).
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import statistics
@@ -174,11 +175,11 @@ def _sweep(parameter, values, quick, repeats, use_torch, measure, clock, progres
             b = rng.standard_normal(c_out).astype(np.float32)
             options = dict(stride=config["stride"], padding=config["padding"], dilation=config["dilation"],
                            groups=groups)
-            row["convwise_ms"] = _median_ms(lambda: F.conv2d(x, w, b, **options), repeats, clock)
+            row["convwise_ms"] = _median_ms(functools.partial(F.conv2d, x, w, b, **options), repeats, clock)
             if use_torch:
                 tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
                 with torch.no_grad():
-                    row["torch_ms"] = _median_ms(lambda: torch.nn.functional.conv2d(tx, tw, tb, **options),
+                    row["torch_ms"] = _median_ms(functools.partial(torch.nn.functional.conv2d, tx, tw, tb, **options),
                                                  repeats, clock)
         rows.append(row)
         if progress is not None:
