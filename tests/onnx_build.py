@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
+
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 

@@ -15,7 +15,17 @@ import convwise.functional as cf
 from conftest import to_torch
 from convwise import kernels
 from convwise.algorithms import pooling
-from test_pooling import AVG_GRID, DTYPES, MAX_GRID, SIZES, _close, _data, _inputs, check_avg_pool, check_max_pool
+from functional.test_pooling import (
+    AVG_GRID,
+    DTYPES,
+    MAX_GRID,
+    SIZES,
+    _close,
+    _data,
+    _inputs,
+    check_avg_pool,
+    check_max_pool,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from convwise import functional as F
 from convwise.dask.io import read_array, write_zarr
 from convwise.train import digits_cnn, save
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _cli(*args, cwd):

@@ -25,9 +25,8 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import helper  # noqa: E402
-
 import convwise.functional as cf  # noqa: E402
+from onnx import helper  # noqa: E402
 
 OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
        "MaxUnpool", "Pad", "Col2Im")
