@@ -520,7 +520,7 @@ def adaptive_windows(input_size, output_size, *, fn: str = "adaptive_pool") -> t
     ``start = floor(j * i / o)``, ``end = ceil((j + 1) * i / o)``, as in PyTorch.
     ``None`` in ``output_size`` keeps that dimension's input size.
     """
-    from ._guard import require_steps
+    from .._guard import require_steps
 
     size = _sizes(input_size, fn=fn, name="input size")
     outs = adaptive_output_size(size, output_size, fn=fn)
@@ -688,7 +688,7 @@ def uncovered_cells(geometry: ConvGeometry) -> tuple[tuple[int, ...], ...]:
     >>> uncovered_cells(conv_geometry(7, kernel_size=2, stride=4, dilation=2))
     ((1, 3, 5),)
     """
-    from ._guard import require_steps
+    from .._guard import require_steps
 
     _check_geometry(geometry, "uncovered_cells", ConvGeometry)
     result = []
