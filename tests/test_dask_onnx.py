@@ -58,8 +58,8 @@ def _model(net, shape):
 
 @pytest.mark.parametrize("chunk", [5, 7, 13])
 def test_resnet_trunk_tiled_equals_untiled(chunk):
-    model = _model(ResNetTrunk(), (1, 3, 45, 38))
-    x = np.random.default_rng(0).standard_normal((2, 3, 45, 38)).astype(np.float32)
+    model = _model(ResNetTrunk(), (1, 3, 150, 131))
+    x = np.random.default_rng(0).standard_normal((2, 3, 150, 131)).astype(np.float32)
     h = cwd.halo(model, input_shape=x.shape)
     assert h.alignment == (8, 8) and min(h.before) > chunk  # chunks smaller than the halo, not stride multiples
     y = cwd.apply_model(model, da.from_array(x, chunks=(1, 3, chunk, chunk)))

@@ -8,9 +8,12 @@ multiple of ``jump`` (so every strided layer of the tile sees the same grid as t
 graph) and clipped to the array, and ``e = (B - 1)*jump + hi + 1`` clipped: inside the
 array, cells the layers' padding would add at the crop's border lie outside the receptive
 field of the kept outputs, and at the array's edge the crop's padding *is* the graph's.
-The kept outputs start at local index ``A - s/jump``. Tiles are cut with
-:func:`convwise.dask._halo.split_evenly` and the result has the numbers of
-:class:`convwise.dask.Halo`.
+The kept outputs start at local index ``A - s/jump``.
+
+The graph becomes one tile op (:class:`OnnxOp`) over an equivalent window layer (kernel
+``hi - lo_a + 1``, stride ``jump``, padding ``-lo_a`` before, ``lo_a = s``'s rounding of
+``lo``), so the tiles, the input's rechunking, the overlap and the stitching are those of
+every other network (:func:`convwise.dask._halo.plan_axis`, :mod:`convwise.dask._tiling`).
 
 Only spatially local graphs are tiled: one input, one output, every node with a defined
 field, no global pools or spatial reductions, no ``auto_pad`` SAME with a stride above 1
@@ -21,16 +24,18 @@ names the node.
 from __future__ import annotations
 
 import math
-from itertools import product
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 
 from .._guard import require_memory
-from ._halo import Halo, split_evenly
+from ._halo import Halo, LayerGeometry, Step
+from ._tiling import plan_chain, run_chain
 
-__all__ = ["is_onnx", "onnx_apply", "onnx_field", "onnx_halo"]
+__all__ = ["OnnxOp", "is_onnx", "onnx_apply", "onnx_field", "onnx_halo", "onnx_op"]
 
 _GLOBAL = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "ReduceMean", "ReduceMax", "ReduceSum"}
 
@@ -81,67 +86,63 @@ def onnx_halo(model, input_shape=None) -> Halo:
                 tuple(h + 1 - j for j, h in zip(jump, hi)))
 
 
-def _bounds(total: int, jump: int, output_chunk: int | None, input_chunks) -> list[int]:
-    if output_chunk is not None:
-        pieces = split_evenly(total, output_chunk)
-    else:  # about one tile per input chunk
-        pieces = split_evenly(total, max(1, round(max(input_chunks) / jump)))
-    bounds = [0]
-    for piece in pieces:
-        bounds.append(bounds[-1] + piece)
-    return bounds
+@dataclass(frozen=True)
+class OnnxOp:
+    """The whole graph as one tile op over an equivalent window: ``geometry`` reads, per axis, input
+    ``[j*jump + lo_a, j*jump + hi]`` for output ``j`` (``lo_a``: ``lo`` rounded down to a multiple of
+    ``jump``), so :func:`convwise.dask._halo.plan_axis` cuts the tiles and halos as for any layer."""
+
+    geometry: LayerGeometry
+    model: Any
+    out_channels: int
+    mixes_channels: bool = True
+
+    def run(self, block: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
+        out = np.asarray(self.model(np.array(block)))  # a copy: never hand Dask's chunk to the graph
+        index: list = [slice(None), slice(None)]
+        for dim, st in enumerate(steps):
+            jump, before = self.geometry.stride[dim], self.geometry.padding[dim][0]
+            first = (before - st.pad_lo) // jump  # the tile's block starts at a multiple of jump (or at 0)
+            count = (st.length - self.geometry.kernel_size[dim]) // jump + 1
+            if out.shape[2 + dim] < first + count:  # cannot happen for a graph onnx_field accepts
+                raise ValueError(f"apply_model: an ONNX tile produced {out.shape[2 + dim]} cells along axis "
+                                 f"{dim}, fewer than the {first + count} needed")
+            index.append(slice(first, first + count))
+        return np.ascontiguousarray(out[tuple(index)])
 
 
-def _run_tile(block: np.ndarray, model, keep) -> np.ndarray:
-    out = np.asarray(model(block))
-    index = (slice(None), slice(None), *(slice(a, b) for a, b in keep))
-    for (_a, b), size in zip(keep, out.shape[2:]):
-        if size < b:  # cannot happen for a graph onnx_field accepts
-            raise ValueError(f"apply_model: an ONNX tile produced {size} cells, fewer than the {b} needed")
-    return np.ascontiguousarray(out[index])
+def onnx_op(model, input_shape: tuple[int, ...], *, fn: str = "apply_model") -> OnnxOp:
+    """The :class:`OnnxOp` of ``model`` for a batched input of ``input_shape`` (refusing non-local graphs)."""
+    jump, lo, hi, out_shape, _ = onnx_field(model, (1, *input_shape[1:]), fn=fn)
+    spatial = len(input_shape) - 2
+    if len(jump) != spatial:
+        raise ValueError(f"{fn}: the ONNX graph has {len(jump)} spatial dimensions, the input {spatial}")
+    kernel, pads = [], []
+    for d in range(spatial):
+        size, total, before = input_shape[2 + d], out_shape[2 + d], -((lo[d] // jump[d]) * jump[d])
+        k = hi[d] + before + 1
+        after = (total - 1) * jump[d] + k - size - before
+        if after < 0:  # widen the window at its end: reading more is harmless, the result is cropped
+            k -= after
+            after = 0
+        kernel.append(k)
+        pads.append((before, after))
+    geometry = LayerGeometry("conv", tuple(kernel), tuple(jump), tuple(pads), (1,) * spatial)
+    return OnnxOp(geometry, model, int(out_shape[1]))
 
 
 def onnx_apply(model, x: da.Array, chunks: tuple[int | None, ...], *, fn: str = "apply_model") -> da.Array:
     """The lazy tiled result of the ONNX graph over the batched Dask array ``x`` ``(N, C, *spatial)``."""
-    spatial = x.ndim - 2
-    jump, lo, hi, out_shape, _ = onnx_field(model, (1, *x.shape[1:]), fn=fn)
-    if len(jump) != spatial:
-        raise ValueError(f"{fn}: the ONNX graph has {len(jump)} spatial dimensions, the input {spatial}")
     from onnx import helper
 
     try:
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(model.graph.elem_types.get(model.input_names[0], 1)))
     except Exception:
         dtype = np.dtype(np.float32)
-    axes = []
-    for d in range(spatial):
-        size, total = x.shape[2 + d], out_shape[2 + d]
-        bounds = _bounds(total, jump[d], chunks[d], x.chunks[2 + d])
-        tiles = []
-        for a, b in zip(bounds, bounds[1:]):
-            start = max(0, (a + lo[d] // jump[d]) * jump[d])
-            stop = min(size, max((b - 1) * jump[d] + hi[d] + 1, start + 1))
-            tiles.append((start, stop, a - start // jump[d], b - start // jump[d]))
-        axes.append(tiles)
-    largest = (max(x.chunks[0]), *x.shape[1:2], *(max(t[1] - t[0] for t in tiles) for tiles in axes))
+    x = x.astype(dtype)  # what OnnxModel does with its inputs
+    op = onnx_op(model, x.shape, fn=fn)
+    chain = plan_chain([op], x.shape, chunks, x.chunks[2:], fn=fn)
+    largest = (max(x.chunks[0]), x.shape[1], *(max(c + p.halo for c in p.cores) for p in chain.plans))
     need = onnx_field(model, largest, fn=fn)[4] + 2 * math.prod(largest) * dtype.itemsize
     require_memory(fn, need, what="per task: ONNX tile with halo and the graph's activations")
-    payload = dask.delayed(model, pure=True, traverse=False)
-    x = x.rechunk({1: -1})
-    blocks: dict = {}
-    for combo in product(*(range(len(tiles)) for tiles in axes)):
-        picked = [axes[d][t] for d, t in enumerate(combo)]
-        region = (slice(None), slice(None), *(slice(s, e) for s, e, _, _ in picked))
-        crop = x[region]
-        crop = crop.rechunk({2 + d: -1 for d in range(spatial)})
-        keep = tuple((a, b) for _, _, a, b in picked)
-        out_chunks = (crop.chunks[0], (out_shape[1],), *((b - a,) for a, b in keep))
-        blocks[combo] = da.map_blocks(_run_tile, crop, payload, keep, chunks=out_chunks, dtype=dtype,
-                                      meta=np.empty((0,) * x.ndim, dtype=dtype))
-
-    def nest(prefix: tuple) -> list | da.Array:
-        if len(prefix) == spatial:
-            return blocks[prefix]
-        return [nest((*prefix, t)) for t in range(len(axes[len(prefix)]))]
-
-    return da.block(nest(()))
+    return run_chain(x, chain, fn=fn)
