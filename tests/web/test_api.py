@@ -11,6 +11,7 @@ import io
 import itertools
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -442,3 +443,49 @@ def test_fuzz_network_never_answers_5xx(client, layers, shape, layer, unit):
     response = client.post("/api/network/field", json={"layers": layers, "input_shape": shape, "layer": layer,
                                                        "unit": unit})
     assert response.status_code in (200, 422), (layers, shape, layer, unit, response.text)
+
+
+# ------------------------------------------------------------------ ONNX graphs in the network view
+
+def test_network_view_of_an_onnx_graph(tmp_path):
+    pytest.importorskip("onnx")
+    from fastapi.testclient import TestClient
+
+    import convwise.onnx as cwo
+    from convwise.web import create_app
+
+    class TwoBranch(torch.nn.Module):  # a strided 3x3 branch and a 1x1 branch, concatenated, then a 3x3 conv
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(2, 3, 3, 2, 1)
+            self.b = torch.nn.Conv2d(2, 2, 1, 2)
+            self.head = torch.nn.Conv2d(5, 4, 3, padding=1)
+
+        def forward(self, x):
+            return torch.relu(self.head(torch.cat([self.a(x), self.b(x)], dim=1)))
+
+    path = tmp_path / "branches.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(TwoBranch().eval(), (torch.zeros(1, 2, 12, 10),), str(path), dynamo=False,
+                          input_names=["input"], output_names=["output"])
+    client = TestClient(create_app([path]), raise_server_exceptions=False)
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    assert models["branches.onnx"]["input_shape"] == [2, 12, 10]
+    data = client.post("/api/network", json={"model": "branches.onnx"}).json()
+    expected = cwo.summary(str(path))
+    assert [row["name"] for row in data["layers"]] == [row.name for row in expected.layers]
+    assert data["layers"][-1]["output_shape"] == [4, 6, 5] and data["total_params"] == expected.total_params
+    # the head's unit (r, c) reads branch units r-1..r+1, i.e. input rows 2(r-1)-1 .. 2(r+1)+1
+    head = next(i for i, row in enumerate(data["layers"]) if row["type"] == "Conv" and row["name"].startswith("/head"))
+    data = client.post("/api/network/field", json={"model": "branches.onnx", "layer": head, "unit": [0, 2]}).json()
+    assert data["window"] == [[-3, 3], [1, 7]] and data["clipped"] == [[0, 3], [1, 7]] and data["maps"] == {}
+    # checked against autograd: the input cells the unit's gradient reaches lie inside the window (any weights)
+    net = TwoBranch().eval()
+    x = torch.randn(1, 2, 12, 10, requires_grad=True)
+    net.head(torch.cat([net.a(x), net.b(x)], dim=1))[0, 0, 0, 2].backward()
+    rows, cols = np.nonzero(x.grad[0].abs().sum(0).numpy())
+    assert rows.min() >= 0 and rows.max() <= 3 and cols.min() >= 1 and cols.max() <= 7
+    response = client.post("/api/network/field", json={"model": "branches.onnx", "layer": head, "unit": [6, 0]})
+    assert response.status_code == 422 and "unit=[6, 0]" in response.json()["detail"]
+

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     parser.add_argument("--open", action="store_true", help="open the page in a web browser")
     parser.add_argument("--model", action="append", default=[], metavar="FILE",
-                        help="also serve this model: a .json layer list or a .npz from 'convwise train' (repeatable)")
+                        help="also serve this model: a .json layer list, a .npz from 'convwise train' or an .onnx "
+                             "graph (repeatable)")
     parser.set_defaults(func=run)
 
 

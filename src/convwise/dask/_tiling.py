@@ -69,8 +69,9 @@ def plan_chain(ops: Sequence, input_shape: tuple[int, ...], output_chunks: Seque
     plans = tuple(plan_axis(geometries, dim, sizes, output_chunks[dim],
                             None if output_chunks[dim] is not None else input_chunks[dim])
                   for dim in range(len(input_shape) - 2))
-    mixes = any(isinstance(op, (ConvOp, TransposeOp)) for op in ops)
-    channels = [op.out_channels for op in ops if isinstance(op, (ConvOp, TransposeOp))]
+    mixes = any(isinstance(op, (ConvOp, TransposeOp)) or getattr(op, "mixes_channels", False) for op in ops)
+    channels = [op.out_channels for op in ops
+                if isinstance(op, (ConvOp, TransposeOp)) or getattr(op, "mixes_channels", False)]
     return Chain(tuple(fixed), plans, tuple(sizes), mixes, channels[-1] if channels else None)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from .. import arithmetic, nn
 from . import _halo
 from ._halo import Halo, LayerGeometry
+from ._onnx import is_onnx, onnx_apply, onnx_field, onnx_halo
 from ._ops import AvgPoolOp, ConvOp, MaxPoolOp, PointwiseOp, TransposeOp
 from ._tiling import plan_chain
 from .functional import _batched, as_dask, output_chunks, run_ops
@@ -119,10 +120,12 @@ def layer_geometries(model) -> list[LayerGeometry]:
     return [op.geometry for op in _split(model)[0]]
 
 
-def halo(model, ndim: int | None = None) -> Halo:
+def halo(model, ndim: int | None = None, *, input_shape=None) -> Halo:
     """The halo compiler: receptive field, tile alignment (product of strides) and halo, per spatial axis.
 
-    ``model`` is a convwise network or a list of :class:`LayerGeometry`. An output tile
+    ``model`` is a convwise network, a list of :class:`LayerGeometry` or a loaded ONNX graph
+    (:func:`convwise.onnx.load`; ``input_shape`` defaults to its declared one, and the
+    field is the bounding box over all branches). An output tile
     ``[A, B)`` of the network's spatial prefix needs input ``[A*alignment - before,
     B*alignment + after)``; cells outside the array are the layers' own padding.
 
@@ -130,6 +133,8 @@ def halo(model, ndim: int | None = None) -> Halo:
     >>> halo(nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, dilation=2)))
     Halo(receptive_field=(11, 11), alignment=(2, 2), before=(1, 1), after=(8, 8))
     """
+    if is_onnx(model):
+        return onnx_halo(model, input_shape)
     layers = layer_geometries(model) if isinstance(model, nn.Module) else list(model)
     if not all(isinstance(layer, LayerGeometry) for layer in layers):
         raise TypeError("halo: model must be a convwise nn.Module or a list of LayerGeometry")
@@ -171,6 +176,11 @@ def _probe_prefix(ops, x: da.Array) -> tuple[int, ...]:
 def estimate_memory(model, x, *, chunks=None) -> int:
     """Bytes one task of :func:`apply_model` holds at most (block with halo, layer buffers, output), before computing."""
     x = as_dask(x, fn="estimate_memory")
+    if is_onnx(model):
+        shape = model.input_shapes[0] if model.input_shapes else ()
+        x, _ = _batched(x, len(shape) - 2 if len(shape) > 2 else x.ndim - 2, "estimate_memory")
+        tile = (max(x.chunks[0]), x.shape[1], *(max(c) for c in x.chunks[2:]))
+        return onnx_field(model, tile, fn="estimate_memory")[4] + 2 * int(np.prod(tile)) * x.dtype.itemsize
     ops, rest, x, _ = _prefix(model, x, "auto", "estimate_memory")
     shape = _probe_prefix(ops, x)
     chain = plan_chain(ops, x.shape, output_chunks(chunks, x.ndim - 2, "estimate_memory"), x.chunks[2:],
@@ -194,7 +204,10 @@ def apply_model(model, x, *, method: str = "auto", chunks=None) -> da.Array:
 
     Parameters
     ----------
-    model : convwise ``nn.Module`` (``Sequential`` of convolutions, pools, activations, ...)
+    model : convwise ``nn.Module`` (``Sequential`` of convolutions, pools, activations, ...), or a
+        loaded ONNX graph (:func:`convwise.onnx.load`) whose nodes are all spatially local
+        (convolutions, pools, pointwise ops, BatchNorm, Add/Concat skips): tiled with the
+        halo and alignment of its receptive field; other graphs are refused naming the node
     x : Dask (or NumPy) array ``(N, C, *spatial)`` or ``(C, *spatial)``, float32 or float64
     method : the in-memory convolution algorithm, ``'auto'`` by default
     chunks : wished output chunk size per spatial axis; default: tile by the input's chunks
@@ -203,6 +216,11 @@ def apply_model(model, x, *, method: str = "auto", chunks=None) -> da.Array:
     ``convwise.get_config().memory_mib`` before anything runs.
     """
     x = as_dask(x, fn="apply_model")
+    if is_onnx(model):
+        shape = model.input_shapes[0] if model.input_shapes else ()
+        x, unbatched = _batched(x, len(shape) - 2 if len(shape) > 2 else x.ndim - 2, "apply_model")
+        y = onnx_apply(model, x, output_chunks(chunks, x.ndim - 2, "apply_model"))
+        return y[0] if unbatched else y
     ops, rest, x, unbatched = _prefix(model, x, method, "apply_model")
     _probe_prefix(ops, x)  # channels and dtypes, with the layers' own messages
     y = run_ops(x, ops, False, chunks, fn="apply_model") if ops else x

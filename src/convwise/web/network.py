@@ -5,7 +5,8 @@ Per-layer shapes, parameters, MACs and receptive fields come from
 and predictions from running a trained :mod:`convwise.train` model layer by layer on
 the engine. Models are the built-in ones (:mod:`convwise.models` plus the first network
 of the seed examples), files given to ``convwise serve --model`` (``.json`` layer lists,
-``.npz`` weights written by ``convwise train``) and layer lists posted by the page.
+``.npz`` weights written by ``convwise train``, ``.onnx`` graphs summarised per node by
+:func:`convwise.onnx.summary`) and layer lists posted by the page.
 """
 
 from __future__ import annotations
@@ -78,8 +79,19 @@ class Registry:
                                  f"{{\"input_shape\": [1, 28, 28], \"layers\": [...]}}")
             entry = Entry(name, f"layers from {name}", layers, tuple(shape))
             _summary.summary(entry.layers, entry.input_shape)  # refuse a broken file now, not on every request
+        elif path.endswith(".onnx"):
+            from ..onnx import load as load_onnx
+
+            graph = load_onnx(path, fn="serve")
+            declared = graph.input_shapes[0] if len(graph.input_shapes) == 1 else ()
+            if len(declared) < 3 or any(not isinstance(d, int) or d < 1 for d in declared[1:]):
+                raise ValueError(f"serve: {path}: the explorer shows ONNX graphs with one input of a fixed "
+                                 f"(N, C, *spatial) shape, got {declared or graph.input_names}")
+            entry = Entry(name, f"ONNX graph from {name}", graph, tuple(declared[1:]), metadata={"onnx": True})
+            describe_entry(entry, entry.input_shape)  # refuse a graph the summary cannot walk now
         else:
-            raise ValueError(f"serve: --model must be a .json layer list or a .npz from convwise train, got {path!r}")
+            raise ValueError(f"serve: --model must be a .json layer list or a .npz from convwise train (or an "
+                             f".onnx graph), got {path!r}")
         self.entries[name] = entry
         return entry
 
@@ -111,8 +123,23 @@ def describe(registry: Registry, name: str | None, layers, input_shape) -> dict:
         model, shape = layers, tuple(input_shape)
         info = {"name": "posted", "description": "posted layers", "input_shape": list(shape), "trained": False}
     _check_posted(model if isinstance(model, list) else [], shape)
-    result = _summary.summary(model, shape).to_dict()
+    if name is not None and entry.metadata.get("onnx"):
+        result = describe_entry(entry, shape)
+    else:
+        result = _summary.summary(model, shape).to_dict()
     result["model"] = info
+    return result
+
+
+def describe_entry(entry: Entry, shape) -> dict:
+    """An ONNX entry's per-node summary, shaped like a layer summary: shapes without the batch axis."""
+    from ..onnx import summary as onnx_summary
+
+    result = onnx_summary(entry.layers, (1, *shape), fn="network").to_dict()
+    result["input_shape"] = result["input_shape"][1:]
+    for row in result["layers"]:
+        row["output_shape"] = row["output_shape"][1:]
+    result["onnx"] = True
     return result
 
 
@@ -132,11 +159,16 @@ def field_window(summary: dict, layer: int, unit) -> dict:
     if len(unit) != len(spatial) or not all(isinstance(u, int) and 0 <= u < n for u, n in zip(unit, spatial)):
         raise ValueError(f"network: unit={list(unit)} must index the layer's spatial output "
                          f"{'x'.join(map(str, spatial))}")
-    field = arithmetic.ReceptiveField(tuple(row["rf_size"]), tuple(row["rf_jump"]), tuple(row["rf_start"]))
-    window = arithmetic.receptive_window(field, tuple(unit), fn="network")
+    if summary.get("onnx"):  # a graph's field is the bounding box over its branches: unit j reads j*jump + lo..hi
+        window = tuple((u * j + lo, u * j + hi) for u, j, lo, hi in zip(unit, row["rf_jump"], row["rf_lo"],
+                                                                         row["rf_hi"]))
+    else:
+        field = arithmetic.ReceptiveField(tuple(row["rf_size"]), tuple(row["rf_jump"]), tuple(row["rf_start"]))
+        window = arithmetic.receptive_window(field, tuple(unit), fn="network")
+    maps = {} if summary.get("onnx") else _intermediate_windows(rows, layer, tuple(unit))
     clipped = [[max(first, 0), min(last, n - 1)] for (first, last), n in zip(window, summary["input_shape"][1:])]
     return {"layer": layer, "unit": list(unit), "window": [list(w) for w in window], "clipped": clipped,
-            "size": row["rf_size"], "maps": _intermediate_windows(rows, layer, tuple(unit))}
+            "size": row["rf_size"], "maps": maps}
 
 
 def _intermediate_windows(rows: list[dict], layer: int, unit: tuple[int, ...]) -> dict:

@@ -146,7 +146,7 @@
       maps.push(mapCanvas("map-input", `input ${c}×${h}×${w}`, h, w, null));
     }
     s.layers.forEach((l) => {
-      if (!SPATIAL.has(l.type) || l.output_shape.length !== 3) return;
+      if (!(SPATIAL.has(l.type) || (s.onnx && l.rf_size)) || l.output_shape.length !== 3) return;
       const [c, h, w] = l.output_shape;
       maps.push(mapCanvas(`map-${l.index}`, `${l.index}: ${l.name} ${c}×${h}×${w}`, h, w, (r, col) => pick(l.index, r, col)));
     });
