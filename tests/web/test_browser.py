@@ -39,13 +39,13 @@ def cells(page, selector):
 def test_stride_and_padding_update_the_output_size(page, shot):
     page.goto(page.base + "?op=conv2d&input_size=7x7&kernel_size=3")
     size = page.locator("#output-size")
-    expect(size).to_have_text("output 1 × %d × %d" % torch_conv_size(7, 7, 3))
+    expect(size).to_have_text("output 1 × {} × {}".format(*torch_conv_size(7, 7, 3)))
     for field in ("#stride-0", "#stride-1"):
         page.fill(field, "2")
-    expect(size).to_have_text("output 1 × %d × %d" % torch_conv_size(7, 7, 3, stride=2))
+    expect(size).to_have_text("output 1 × {} × {}".format(*torch_conv_size(7, 7, 3, stride=2)))
     for field in ("#padding-0", "#padding-1"):
         page.fill(field, "1")
-    expect(size).to_have_text("output 1 × %d × %d" % torch_conv_size(7, 7, 3, stride=2, padding=1))
+    expect(size).to_have_text("output 1 × {} × {}".format(*torch_conv_size(7, 7, 3, stride=2, padding=1)))
     page.fill("#stride-1", "3")
     h, w = torch.nn.functional.conv2d(torch.zeros(1, 1, 7, 7), torch.zeros(1, 1, 3, 3), stride=(2, 3),
                                       padding=1).shape[2:]
@@ -112,7 +112,7 @@ def test_link_with_state_restores_the_view(page, shot):
     data = response.value.json()
     y = torch.nn.functional.conv_transpose2d(torch.zeros(1, 2, 4, 6), torch.zeros(2, 2, 3, 3), stride=2, padding=1,
                                              output_padding=1, groups=2)
-    expect(page.locator("#output-size")).to_have_text("output %d × %d × %d" % tuple(y.shape[1:]))
+    expect(page.locator("#output-size")).to_have_text("output {} × {} × {}".format(*y.shape[1:]))
     assert page.input_value("#op") == "conv_transpose2d"
     assert [page.input_value(f"#input_size-{d}") for d in (0, 1)] == ["4", "6"]
     assert page.input_value("#output_padding-0") == "1"

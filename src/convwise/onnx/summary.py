@@ -50,8 +50,9 @@ from .ops import OPS
 __all__ = ["NodeSummary", "GraphSummary", "NodeGeometry", "summary", "geometries"]
 
 _POOLS = {"MaxPool", "AveragePool", "LpPool"}
-_CONFIG_INPUTS = {"ReduceMean": {1}, "ReduceMax": {1}, "ReduceSum": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3}, "Upsample": {1}, "Reshape": {1},
-                  "Unsqueeze": {1}, "Squeeze": {1}, "Gather": {1}, "Dropout": {1, 2}}
+_CONFIG_INPUTS = {"ReduceMean": {1}, "ReduceMax": {1}, "ReduceSum": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3},
+                  "Resize": {1, 2, 3}, "Upsample": {1}, "Reshape": {1}, "Unsqueeze": {1}, "Squeeze": {1},
+                  "Gather": {1}, "Dropout": {1, 2}}
 _BUFFER_INPUTS = {"BatchNormalization": {3, 4}}
 @dataclass(frozen=True)
 class NodeSummary:

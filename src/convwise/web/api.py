@@ -9,7 +9,7 @@ beside the control named by ``field``). Nothing here should answer 5xx for bad i
 from __future__ import annotations
 
 import os
-from typing import Literal, Union
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +23,7 @@ from . import operation
 
 __all__ = ["create_app", "ExplainRequest", "SolveRequest", "NetworkRequest"]
 
-IntOrInts = Union[StrictInt, list[StrictInt]]
+IntOrInts = StrictInt | list[StrictInt]
 Op = Literal["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d",
              "avg_pool2d"]
 _LIMIT = operation.LIMITS["max_size"]
