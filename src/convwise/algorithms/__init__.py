@@ -13,7 +13,7 @@ Every kernel has one signature, ``kernel(x, w_or_dy, geometry, groups) -> array`
 Kernels never re-validate: :mod:`convwise.functional` checks arguments once and describes
 the call as a :class:`Problem`. Adding an algorithm is one new module that ends with
 ``RECORD = Algorithm(...)`` and one line in :data:`_MODULES` below; the selector
-(:mod:`.select`) and the test grid (``tests/test_algorithm_grid.py``) pick it up.
+(:mod:`.select`) and the test grid (``tests/algorithms/test_algorithm_grid.py``) pick it up.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 For each kernel tap the strided slice of the (zero-padded) input that the tap meets at
 every output position is multiplied by that tap's weights and accumulated. Every other
-algorithm is tested against these three kernels (``tests/test_algorithm_grid.py``).
+algorithm is tested against these three kernels (``tests/algorithms/test_algorithm_grid.py``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ thread pool with single-threaded BLAS (64->64 56x56: 2.3 vs 2.6-4.1 ms; 256->256
 Tiles: F(2x2,3x3) (``a = 4``, 2.25x fewer multiplications than direct) and F(4x4,3x3)
 (``a = 6``, 4x fewer). F(4x4) is less accurate: its transform constants (up to 5 in
 ``B``, 8 in ``A``, 1/24 in ``G``) amplify rounding. Measured float32 relative error
-(max |err| / max |ref|, float64 torch reference), see ``tests/test_fast_algorithms.py``:
+(max |err| / max |ref|, float64 torch reference), see ``tests/algorithms/test_fast_algorithms.py``:
 F(2x2) ~1e-7 throughout; F(4x4) grows with ``C_in`` roughly like ``2e-7 * sqrt(C_in)`` on
 N(0,1) data, larger on data of mixed scales, so float32 uses F(4x4) only up to
 :data:`F4_MAX_CHANNELS` input channels per group. Within that, :func:`tile_size` picks
