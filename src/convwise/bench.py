@@ -253,9 +253,8 @@ def run_suite(layers: list[dict], *, repeat: int = 5, threads: int | None = None
         raise ValueError(f"bench: against must name peers among {list(PEERS)}, got {sorted(unknown)}")
     if "onnxruntime" in against:
         try:
-            import onnxruntime  # noqa: F401
-
             import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
         except ImportError:
             raise ValueError("bench: --against onnxruntime needs onnx and onnxruntime "
                              "(pip install 'convwise[bench]')") from None

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-import convwise.functional as cf  # noqa: E402
 from onnx import helper  # noqa: E402
+
+import convwise.functional as cf  # noqa: E402
 
 OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
        "MaxUnpool", "Pad", "Col2Im")

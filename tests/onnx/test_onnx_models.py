@@ -11,13 +11,13 @@ import pytest
 from conftest import rel_error
 
 pytest.importorskip("onnxruntime")
+import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
 
 import convwise.onnx as cwo  # noqa: E402
-import onnx  # noqa: E402
 from convwise import arithmetic  # noqa: E402
-from onnx import numpy_helper  # noqa: E402
 from onnx_nets import (  # noqa: E402
     MobileNetV2Like,
     ResNetLike,

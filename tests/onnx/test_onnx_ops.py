@@ -8,8 +8,9 @@ import pytest
 from conftest import rel_error
 
 pytest.importorskip("onnxruntime")
-import convwise.onnx as cwo  # noqa: E402
 from onnx import load_from_string as onnx_proto  # noqa: E402
+
+import convwise.onnx as cwo  # noqa: E402
 from onnx_build import one_node, ort_run  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -223,9 +224,8 @@ def test_reductions(op, keepdims):
 def test_dilated_same_padding_follows_the_standard(auto):
     """ONNX Runtime refuses (Conv) or ignores the dilation (pools) here; onnx's reference evaluator
     and shape inference follow the standard: output = ceil(input / stride)."""
-    from onnx.reference import ReferenceEvaluator
-
     from onnx import shape_inference
+    from onnx.reference import ReferenceEvaluator
 
     x = rand(1, 2, 9, 10)
     cases = [one_node("Conv", x.shape, {"auto_pad": auto, "strides": [2, 3], "dilations": [2, 1]},

@@ -12,13 +12,13 @@ import pytest
 
 pytest.importorskip("onnx")
 import torch  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 from torch import nn  # noqa: E402
 
 import convwise  # noqa: E402
 import convwise.onnx as cwo  # noqa: E402
 from convwise import arithmetic  # noqa: E402
 from convwise.cli import main  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
 from onnx_build import one_node  # noqa: E402
 from onnx_nets import ResNetLike, export  # noqa: E402
 

@@ -14,10 +14,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import dask
 import dask.array as da
 import numpy as np
-
-import dask
 
 from .._guard import require_memory
 from ._halo import AxisPlan, output_sizes, plan_axis

@@ -26,10 +26,9 @@ from __future__ import annotations
 import contextlib
 import copy
 
+import dask
 import dask.array as da
 import numpy as np
-
-import dask
 
 from .. import arithmetic, nn
 from . import _halo

@@ -21,28 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .module import Module, grad_array
+from .linear import Dropout
+from .module import grad_array
 
 __all__ = ["Dropout1d", "Dropout2d", "Dropout3d"]
 
 
-class _DropoutNd(Module):
+class _DropoutNd(Dropout):
+    """Channel dropout: :class:`Dropout`'s arguments and checks, one mask entry per channel."""
+
     _spatial = 0
-
-    def __init__(self, p=0.5, inplace=False, *, rng=None):
-        super().__init__()
-        fn = type(self).__name__
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{fn}: p must be a number, got {p!r}")
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{fn}: dropout probability has to be between 0 and 1, got p={p}")
-        if not isinstance(inplace, bool):
-            raise TypeError(f"{fn}: inplace must be a bool, got {inplace!r}")
-        self.p, self.inplace = float(p), inplace
-        self._rng = rng if rng is None else init.get_generator(rng)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
     def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         fn, n = type(self).__name__, self._spatial
