@@ -48,7 +48,7 @@ from .notation import format_padding, format_shape
 if TYPE_CHECKING:
     from .onnx.summary import GraphSummary
 
-__all__ = ["LayerSummary", "ModelSummary", "summary", "load_model", "normalise_layers"]
+__all__ = ["LayerSummary", "ModelSummary", "SummaryTotals", "summary", "load_model", "normalise_layers"]
 
 #: the settings of a module that a layer dict does not carry (state, not shape)
 _SKIPPED = ("return_indices", "inplace", "padding_mode", "eps", "momentum", "track_running_stats")
@@ -76,16 +76,17 @@ class LayerSummary:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class ModelSummary:
-    """The per-layer rows and totals; ``str()`` gives the table (tabulate)."""
+def plain(value):
+    """JSON-ready: tuples (nested too) as lists."""
+    return [plain(v) for v in value] if isinstance(value, tuple) else value
 
+
+class SummaryTotals:
+    """Totals over ``layers`` (rows with ``params``, ``macs``, ``activation_bytes``, ``output_shape``),
+    shared by :class:`ModelSummary` and :class:`convwise.onnx.summary.GraphSummary`."""
+
+    layers: tuple
     input_shape: tuple[int, ...]
-    batch: int | None
-    layers: tuple[LayerSummary, ...]
-    dtype_bytes: int = 4
-    name: str = "model"
-    extra: dict = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:
@@ -103,13 +104,20 @@ class ModelSummary:
     def output_shape(self) -> tuple[int, ...]:
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
+
+@dataclass(frozen=True)
+class ModelSummary(SummaryTotals):
+    """The per-layer rows and totals; ``str()`` gives the table (tabulate)."""
+
+    input_shape: tuple[int, ...]
+    batch: int | None
+    layers: tuple[LayerSummary, ...]
+    dtype_bytes: int = 4
+    name: str = "model"
+    extra: dict = field(default_factory=dict)
+
     def to_dict(self) -> dict:
         """JSON-ready: lists instead of tuples, totals included."""
-        def plain(value):
-            if isinstance(value, tuple):
-                return [plain(v) for v in value]
-            return value
-
         return {"name": self.name, "input_shape": list(self.input_shape), "batch": self.batch,
                 "dtype_bytes": self.dtype_bytes,
                 "layers": [{k: plain(v) for k, v in asdict(layer).items()} for layer in self.layers],

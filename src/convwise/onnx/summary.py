@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .. import arithmetic
+from ..summary import SummaryTotals, plain
 from ._fields import field_of, pad_field, window_field
 from ._geometry import TransposeWindow, conv_window, pool_window, transpose_window
 from .ops import OPS
@@ -97,7 +98,7 @@ class NodeGeometry:
 
 
 @dataclass(frozen=True)
-class GraphSummary:
+class GraphSummary(SummaryTotals):
     """The per-node rows and totals; ``str()`` is the text table, ``render("json"|"csv"|...)`` the rest."""
 
     input_shape: tuple[int, ...]
@@ -112,30 +113,11 @@ class GraphSummary:
         return self.input_shape[0]
 
     @property
-    def total_params(self) -> int:
-        return sum(layer.params for layer in self.layers)
-
-    @property
     def total_buffers(self) -> int:
         return sum(layer.buffers for layer in self.layers)
 
-    @property
-    def total_macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
-    @property
-    def total_activation_bytes(self) -> int:
-        return sum(layer.activation_bytes for layer in self.layers)
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
-
     def to_dict(self) -> dict:
         """JSON-ready: lists instead of tuples, totals included."""
-        def plain(value):
-            return [plain(v) for v in value] if isinstance(value, tuple) else value
-
         return {"name": self.name, "input_shape": list(self.input_shape), "dtype_bytes": self.dtype_bytes,
                 "layers": [{k: plain(v) for k, v in asdict(layer).items()} for layer in self.layers],
                 "total_params": self.total_params, "total_buffers": self.total_buffers,
