@@ -175,6 +175,11 @@ def _softmax_dim(module: Module, ndim: int) -> int:
 
 
 class _SoftmaxBase(Module):
+    """``forward`` applies ``_along(x, axis)`` (a 0-D input gives ``_scalar``); ``backward`` uses
+    ``_gradient(y, dy, axis)`` on the saved output."""
+
+    _scalar = 1.0
+
     def __init__(self, dim=None):
         super().__init__()
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
@@ -184,14 +189,10 @@ class _SoftmaxBase(Module):
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
-
-class Softmax(_SoftmaxBase):
-    """``exp(x) / sum(exp(x))`` along ``dim``, as ``torch.nn.Softmax`` (max-shifted, so no overflow)."""
-
     def forward(self, input):
         x = _float_input(self, input)
         dim = _softmax_dim(self, x.ndim)
-        y = special.softmax(x, axis=dim) if x.ndim else np.ones_like(x)
+        y = self._along(x, dim) if x.ndim else np.full_like(x, self._scalar)
         self._cache = (y, dim)
         return y.astype(x.dtype, copy=False)
 
@@ -200,22 +201,30 @@ class Softmax(_SoftmaxBase):
         dy = grad_array(self, grad_output, y.shape, y.dtype)
         if not y.ndim:
             return np.zeros_like(dy)
-        return y * (dy - np.sum(dy * y, axis=dim, keepdims=True))
+        return self._gradient(y, dy, dim)
+
+
+class Softmax(_SoftmaxBase):
+    """``exp(x) / sum(exp(x))`` along ``dim``, as ``torch.nn.Softmax`` (max-shifted, so no overflow)."""
+
+    @staticmethod
+    def _along(x, axis):
+        return special.softmax(x, axis=axis)
+
+    @staticmethod
+    def _gradient(y, dy, axis):
+        return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
 
 
 class LogSoftmax(_SoftmaxBase):
     """``x - logsumexp(x)`` along ``dim``, as ``torch.nn.LogSoftmax``."""
 
-    def forward(self, input):
-        x = _float_input(self, input)
-        dim = _softmax_dim(self, x.ndim)
-        y = special.log_softmax(x, axis=dim) if x.ndim else np.zeros_like(x)
-        self._cache = (y, dim)
-        return y.astype(x.dtype, copy=False)
+    _scalar = 0.0
 
-    def backward(self, grad_output):
-        y, dim = self._saved()
-        dy = grad_array(self, grad_output, y.shape, y.dtype)
-        if not y.ndim:
-            return np.zeros_like(dy)
-        return dy - np.exp(y) * np.sum(dy, axis=dim, keepdims=True)
+    @staticmethod
+    def _along(x, axis):
+        return special.log_softmax(x, axis=axis)
+
+    @staticmethod
+    def _gradient(y, dy, axis):
+        return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
