@@ -55,6 +55,7 @@ from .geometry import (
     output_padding_for_size,
     output_padding_range,
     pool_geometry,
+    pool_output_length,
     pool_output_size,
     transpose_as_direct,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "adaptive_start",
     "adaptive_end",
     "pool_geometry",
+    "pool_output_length",
     "pool_output_size",
     "adaptive_windows",
     "adaptive_output_size",

@@ -271,6 +271,23 @@ def check_pool_padding(padding, kernel_size, *, ndim: int, fn: str = "max_pool",
     return pads
 
 
+def pool_output_length(size: int, kernel: int, stride: int, padding: tuple[int, int], dilation: int,
+                       ceil_mode: bool) -> int:
+    """Pooling output length of one dimension with ``(lo, hi)`` padding, as PyTorch computes it:
+    ``floor`` (or ``ceil``) of ``(size + lo + hi - dilation*(kernel-1) - 1) / stride`` plus one, where
+    with ``ceil_mode`` a last window starting in the high padding is dropped.
+
+    >>> pool_output_length(5, 2, 2, (0, 0), 1, True), pool_output_length(5, 2, 2, (0, 0), 1, False)
+    (3, 2)
+    """
+    lo, hi = padding
+    span = size + lo + hi - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + lo:
+        out -= 1
+    return out
+
+
 def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                   *, fn: str = "max_pool", check_input_size: bool | None = None) -> PoolGeometry:
     """Validate a pooling window and compute its output size, with PyTorch's rules.
@@ -301,10 +318,7 @@ def pool_geometry(input_size, kernel_size, stride=None, padding=0, dilation=1, c
                          f"(each input dimension must be at least the kernel size, padding not counted)")
     out = []
     for i, k, s, p, d in zip(size, kernel, strides, pads, dil):
-        span = i + 2 * p - d * (k - 1) - 1
-        o = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (o - 1) * s >= i + p:
-            o -= 1
+        o = pool_output_length(i, k, s, (p, p), d, ceil_mode)
         if o < 1:
             raise ValueError(f"{fn}: output size {o} is too small: effective kernel size {d * (k - 1) + 1} "
                              f"exceeds padded input size {i + 2 * p} (input={i}, padding={p})")

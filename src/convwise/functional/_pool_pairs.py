@@ -60,10 +60,7 @@ def _window(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         if lo >= d * (k - 1) + 1 or hi >= d * (k - 1) + 1:
             raise ValueError(f"{op}: padding={pairs} must be smaller than the (dilated) kernel size "
                              f"{tuple(dd * (kk - 1) + 1 for kk, dd in zip(kernel, dil))} on each side")
-        span = i + lo + hi - d * (k - 1) - 1
-        o = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (o - 1) * s >= i + lo:
-            o -= 1
+        o = arithmetic.pool_output_length(i, k, s, (lo, hi), d, ceil_mode)
         if o < 1:
             raise ValueError(f"{op}: output size {o} is too small: effective kernel size {d * (k - 1) + 1} exceeds "
                              f"the padded input size {i + lo + hi} (input={i}, padding=({lo}, {hi}))")
