@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import arithmetic
 from .. import functional as F
-from ..functional._args import as_float_array
+from ..functional._args import as_float_array, to_batched
 from ..functional.conv import conv_nd, conv_transpose_nd
 from ._halo import LayerGeometry
 from ._ops import AvgPoolOp, ConvOp, MaxPoolOp, TransposeOp
@@ -71,12 +71,7 @@ def as_dask(input, *, fn: str) -> da.Array:
 
 
 def _batched(x: da.Array, spatial: int, fn: str) -> tuple[da.Array, bool]:
-    if x.ndim == spatial + 1:
-        return x[None], True
-    if x.ndim == spatial + 2:
-        return x, False
-    raise ValueError(f"{fn}: expected a {spatial + 1}D (unbatched) or {spatial + 2}D (batched) input, "
-                     f"got {x.ndim}D input of shape {x.shape}")
+    return to_batched(x, spatial, fn=fn)  # type: ignore[arg-type,return-value]  # Dask arrays have ndim and [None]
 
 
 def _probe(x: da.Array) -> np.ndarray:
