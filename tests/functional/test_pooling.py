@@ -19,7 +19,17 @@ from hypothesis import strategies as st
 
 import convwise.functional as cf
 from conftest import TOLERANCE, assert_error, numeric_vjp, rel_error, to_torch
+from convwise import kernels
 from convwise.functional.pooling import avg_pool_nd
+
+
+@pytest.fixture(autouse=True)
+def numpy_pooling_kernels():
+    """This file checks the NumPy pooling kernels (what answers while the numba kernels load);
+    tests/kernels/test_kernels_pool.py runs the same oracle checks on the compiled kernels."""
+    with kernels.disabled():
+        yield
+
 
 DTYPES = (np.float32, np.float64)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,

@@ -1,6 +1,6 @@
 """Compiled (numba) max and average pooling against torch 2.13, through the public functions.
 
-The oracle checks of tests/test_pooling.py (values, int64 indices, ties, NaN/Inf, ceil_mode,
+The oracle checks of tests/functional/test_pooling.py (values, int64 indices, ties, NaN/Inf, ceil_mode,
 divisors) run here with the kernels loaded, and the NumPy phase-layout path made to fail,
 so every call below is answered by :mod:`convwise.kernels.pool`.
 """
