@@ -139,9 +139,7 @@ def _method(layer: dict) -> str:
                                         kw.get("dilation", 1))
     if not op.endswith("_backward"):
         return select.choose_method("forward", x_shape, w_shape, geometry, groups, dtype)
-    from .functional.grad import _input_gradient_geometry
-
-    back = _input_gradient_geometry(geometry)
+    back = arithmetic.input_gradient_geometry(geometry)
     dy_shape = (x_shape[0], w_shape[0], *geometry.output_size)
     return (select.choose_method("transpose", dy_shape, w_shape, back, groups, dtype) + "+"
             + select.choose_method("weight_grad", x_shape, w_shape, geometry, groups, dtype))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import arithmetic
 from ._args import as_float_array, check_same_dtype, from_batched
 from .conv import plan_conv, plan_conv_transpose
 
@@ -78,7 +77,3 @@ def conv_transpose_nd_backward(grad_output, input, weight, stride=1, padding=0, 
     dy = grad_output_batched(grad_output, x, plan.output_shape, unbatched, fn=fn)
     grad_input, grad_weight, grad_bias = plan.backward(dy, x, w, needs)
     return (None if grad_input is None else from_batched(grad_input, unbatched)), grad_weight, grad_bias
-
-
-#: The input-gradient geometry now lives in arithmetic; this name stays for callers of the old one (bench).
-_input_gradient_geometry = arithmetic.input_gradient_geometry
