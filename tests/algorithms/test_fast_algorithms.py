@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import convwise
 from conftest import TOLERANCE, peak_memory, rel_error, to_torch
+from convwise import kernels
 from convwise.algorithms import _fft_plan, direct, fft, select, winograd
 from convwise.arithmetic import ConvGeometry, conv_geometry, conv_transpose_geometry
 
@@ -95,7 +96,25 @@ def test_winograd_float32_accuracy_many_channels(rng):
 
 def test_winograd_tile_choice_follows_cost():
     """Within the accuracy limit the tile with the lower modelled cost is used: F(4x4) on a
-    large image with few channels, F(2x2) where the filter transform dominates."""
+    large image with few channels, F(2x2) where the filter transform dominates (here with the
+    NumPy transforms; the compiled ones are compared in the next test)."""
+    with kernels.disabled():
+        _check_tile_choice()
+
+
+def test_winograd_fused_tile_choice_follows_cost():
+    """With the compiled F(4x4) transforms ready, F(4x4) is still chosen only where its modelled
+    cost (fused transforms, the larger filter transform) is the lower one."""
+    assert kernels.wait(winograd.FUSED_KERNELS, ["float32"], timeout=600)
+    big = conv_geometry((56, 56), 3, 1, 1)
+    assert winograd.tile_size((1, 64, 56, 56), (64, 64, 3, 3), big, 1, np.float32) == 4
+    small = conv_geometry((8, 8), 3, 1, 1)
+    shapes = ((1, 512, 8, 8), (512, 512, 3, 3), small)
+    assert winograd._tile_cost(*shapes, 1, 4, fused=True) > winograd._tile_cost(*shapes, 1, 2)
+    assert winograd.tile_size(*shapes, 1, np.float32) == 2
+
+
+def _check_tile_choice():
     big = conv_geometry((56, 56), 3, 1, 1)
     assert winograd.tile_size((8, 64, 56, 56), (64, 64, 3, 3), big, 1, np.float32) == 4
     small = conv_geometry((8, 8), 3, 1, 1)

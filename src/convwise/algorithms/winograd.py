@@ -50,6 +50,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import kernels
 from .._config import get_config, small_gemm_threads
 from .._workspace import with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
@@ -92,20 +93,36 @@ def why_ineligible(problem: Problem) -> str | None:
     return None
 
 
+#: the numba kernels of the fused F(4x4) transforms (:mod:`convwise.kernels.winograd`)
+FUSED_KERNELS = ("winograd_filter", "winograd_input", "winograd_output")
+
+
+def fused(dtype) -> bool:
+    """Whether the compiled F(4x4) transforms can run for ``dtype`` now (asking starts their
+    loading in the background: until then the NumPy transforms answer)."""
+    name = np.dtype(dtype).name
+    return name in kernels.DTYPES and all([kernels.ready(kernel, name) for kernel in FUSED_KERNELS])
+
+
 def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> int:
     """Output tile edge ``m``: 2 where accuracy says so (float32 with more than
     :data:`F4_MAX_CHANNELS` input channels per group) or outputs are smaller than 4;
-    otherwise whichever of 2 and 4 has the lower modelled cost (:func:`cost`)."""
+    4 when the compiled transforms are ready (:func:`fused`: they cost a fraction of the
+    NumPy ones); otherwise whichever of 2 and 4 has the lower modelled cost (:func:`cost`)."""
     c_in_g = x_shape[1] // groups
     if np.dtype(dtype) == np.float32 and c_in_g > F4_MAX_CHANNELS:
         return 2
     if min(geometry.output_size) < 4:
         return 2
-    return min((2, 4), key=lambda m: _tile_cost(x_shape, w_shape, geometry, groups, m))
+    four = _tile_cost(x_shape, w_shape, geometry, groups, 4, fused=fused(dtype))
+    return 4 if four <= _tile_cost(x_shape, w_shape, geometry, groups, 2) else 2
 
 
-def _tile_cost(x_shape, w_shape, geometry, groups, m) -> float:
-    """Flop-equivalents of :func:`forward` with tile ``m`` (weights in ``calibration.json``)."""
+def _tile_cost(x_shape, w_shape, geometry, groups, m, *, fused: bool = False) -> float:
+    """Flop-equivalents of :func:`forward` with tile ``m`` (weights in ``calibration.json``);
+    ``fused``: F(4x4) with the compiled transforms, whose passes cost about ``element_weight``
+    per transformed value (measured 0.68 ms for the ~1e6 of 64@56) and whose filter transform
+    is bound by writing ``U`` (1.1 ms for the 2.4e6 values of 256->256)."""
     weights = _cost.CALIBRATION["winograd"]
     a = m + 2
     n, c_in = x_shape[:2]
@@ -113,6 +130,14 @@ def _tile_cost(x_shape, w_shape, geometry, groups, m) -> float:
     c_in_g = c_in // groups
     out_h, out_w = geometry.output_size
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    if fused:
+        tiles = n * tiles_h * (tiles_w + 1)
+        cols = max(tiles_w, min(tiles, (tiles_w + 1) * max(1, _CHUNK_BYTES // max(
+            (tiles_w + 1) * a * a * (c_in + c_out) * 4, 1))))
+        gemm = 2.0 * a * a * c_out * c_in_g * tiles * weights["gemm_weight"] * (1 + 32 / cols)
+        transformed = a * a * (c_in + c_out) * tiles
+        return (gemm + weights["element_weight"] * (transformed + a * a * c_out * c_in_g / 2)
+                + weights["call_weight"] * a * a * groups * -(-tiles // cols))
     tiles = n * tiles_h * tiles_w
     per_row = tiles_w * _scratch_per_tile(c_in, c_out, m, 4)
     cols = max(tiles_w, min(tiles, tiles_w * max(1, _CHUNK_BYTES // max(per_row, 1))))   # tiles per chunk
@@ -145,6 +170,10 @@ def cost(problem: Problem) -> float:
     groups = problem.groups
     tiles = n * math.prod(-(-o // m) for o in geometry.output_size)
     passes = _cost.pass_seconds((c_in * 2 * a + c_out * 2 * m) * a * tiles * itemsize, 4)
+    if m == 4 and fused(problem.dtype):    # one compiled pass per transform, in parallel (measured ~0.4x)
+        passes *= 0.4 / min(get_config().threads, 2)
+        tiles += tiles // max(1, -(-geometry.output_size[1] // m))            # the slack column per tile row
+    passes += _cost.pass_seconds(2 * a * a * c_out * (c_in // groups) * itemsize, 4)   # filter transform
     gemm = _cost.gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize)
     return _cost.CALIBRATION["winograd"]["scale"] * (gemm + passes)
 
@@ -177,6 +206,8 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     m = tile or tile_size(x.shape, weight.shape, geometry, groups, x.dtype)
+    if m == 4 and fused(x.dtype):
+        return _forward_fused(x, weight, geometry, groups)
     out_h, out_w = geometry.output_size
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
     u = filter_transform(weight, groups, m, x.dtype)                                  # (a*a, g, co, cg)
@@ -233,6 +264,59 @@ def _tile_rows(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
         np.copyto(grid, out)
         grid = grid.reshape(b, c_out, th * m, tiles_w * m)
         target[...] = grid[:, :, :last - first, :out_w]
+
+
+def _forward_fused(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """F(4x4, 3x3) with the compiled transforms (:mod:`convwise.kernels.winograd`): the filter
+    transform, then per chunk of (samples, tile rows) one input-transform pass straight from
+    ``x``, the batched GEMM (BLAS) and one output-transform pass straight into ``y``."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    out_h, out_w = geometry.output_size
+    tiles_h, span = -(-out_h // 4), -(-out_w // 4) + 1           # + 1: the transforms' slack column
+    constants = _constants(x.dtype)
+    x = np.ascontiguousarray(x)
+    filters = weight.reshape(-1, 3, 3)
+    u = np.empty((36, filters.shape[0]), dtype=x.dtype)
+    kernels.launch("winograd_filter", np.ascontiguousarray(filters), constants, u, work=36 * 20 * u.shape[1])
+    u = u.reshape(36, groups, c_out // groups, c_in // groups)
+    y = np.empty((n, c_out, out_h, out_w), dtype=x.dtype)
+    budget = max(get_config().workspace_bytes - u.nbytes, get_config().workspace_bytes // 4)
+    per_row = span * 36 * (c_in + c_out) * x.itemsize
+    chunks = plan_tiles(n, tiles_h, lambda b, r: b * r * per_row, min(_CHUNK_BYTES, budget))
+    top, left = geometry.padding[0][0], geometry.padding[1][0]
+    for batch, rows in chunks:
+        _fused_chunk(x[batch], u, y[batch], rows, top, left, groups, constants)
+    return y
+
+
+@with_scratch
+def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants):
+    b, c_in = x.shape[:2]
+    c_out = y.shape[1]
+    th, span = rows.stop - rows.start, -(-y.shape[3] // 4) + 1
+    cols = b * th * span
+    v = pad.empty((36, c_in, b, th, span), x.dtype)
+    work = 36 * 12 * v[0].size
+    kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
+                   work=work)
+    with small_gemm_threads(2 * (c_out // groups) * (c_in // groups) * cols):
+        mm = np.matmul(u, v.reshape(36, groups, c_in // groups, cols),
+                       out=pad.empty((36, groups, c_out // groups, cols), x.dtype))
+    work = 36 * 10 * c_out * cols
+    kernels.launch("winograd_output", mm.reshape(36, c_out, b, th, span), constants, rows.start * 4,
+                   _workers(c_out * b, work), y, work=work)
+
+
+def _workers(items: int, work: int) -> int:
+    return max(1, min(items, kernels.threads(work)))
+
+
+@functools.lru_cache(maxsize=4)
+def _constants(dtype) -> np.ndarray:
+    from ..kernels.winograd import CONSTANTS
+
+    return np.array(CONSTANTS, dtype=dtype)     # writable: the kernels are compiled for writable arrays
 
 
 def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:

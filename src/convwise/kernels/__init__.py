@@ -20,7 +20,8 @@ loads instead of compiling.
 
 Kernels (name -> module function), each compiled for float32 and float64:
 ``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
-``avg_pool`` (:mod:`.pool`).
+``avg_pool`` (:mod:`.pool`), ``winograd_filter``, ``winograd_input``, ``winograd_output``
+(:mod:`.winograd`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ KERNELS = {
     "conv_weight_grad_planes": ("conv", "conv_weight_grad_planes"),
     "max_pool": ("pool", "max_pool"),
     "avg_pool": ("pool", "avg_pool"),
+    "winograd_filter": ("winograd", "winograd_filter"),
+    "winograd_input": ("winograd", "winograd_input"),
+    "winograd_output": ("winograd", "winograd_output"),
 }
 DTYPES = ("float32", "float64")
 
@@ -296,6 +300,14 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
             function(x, y, geo[:9], 1, 1, w)
         else:
             function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
+    elif name.startswith("winograd"):
+        c = np.ones(8, dtype=dtype)
+        if name == "winograd_filter":
+            function(np.zeros((1, 3, 3), dtype=dtype), c, np.zeros((36, 1), dtype=dtype))
+        elif name == "winograd_input":
+            function(np.zeros((1, 1, 4, 4), dtype=dtype), c, -1, -1, 1, np.zeros((36, 1, 1, 1, 2), dtype=dtype))
+        else:
+            function(np.zeros((36, 1, 1, 1, 2), dtype=dtype), c, 0, 1, np.zeros((1, 1, 4, 4), dtype=dtype))
     elif name == "max_pool":
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
         function(x, geo, True, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))

@@ -1,0 +1,81 @@
+"""The compiled F(4x4, 3x3) transforms (:mod:`convwise.kernels.winograd`) against torch 2.13,
+the NumPy transforms of the same algorithm and the transform matrices themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import convwise as cw
+from conftest import rel_error, to_torch
+from convwise import kernels
+from convwise.algorithms import winograd
+from convwise.arithmetic import conv_geometry
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loaded():
+    assert kernels.wait(winograd.FUSED_KERNELS), kernels.unavailable_reason()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_filter_transform_is_g_g_gt(rng, dtype):
+    """``U = G g G^T`` per filter, against the matrix products in float64."""
+    w = rng.standard_normal((37, 3, 3)).astype(dtype)
+    u = np.empty((36, 37), dtype=dtype)
+    kernels.get("winograd_filter")(w, winograd._constants(np.dtype(dtype)), u)
+    g = winograd._MATRICES[4][1]
+    expected = np.einsum("ka,fab,ib->kif", g, w.astype(np.float64), g).reshape(36, 37)
+    assert rel_error(u, expected) < (1e-6 if dtype == np.float32 else 1e-14)
+
+
+SHAPES = [  # (x shape, c_out, padding, groups)
+    ((1, 3, 7, 9), 4, 1, 1),            # outputs not a multiple of 4 in either direction
+    ((2, 5, 13, 6), 3, 1, 1),
+    ((1, 4, 4, 4), 2, 0, 1),            # a single 2x2 output: one partial tile
+    ((3, 8, 11, 17), 6, ((2, 0), (0, 3)), 2),   # per-side padding, groups
+    ((2, 6, 10, 10), 6, 2, 6),          # depthwise
+    ((1, 16, 29, 23), 8, 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, c_out, padding, groups", SHAPES)
+def test_fused_forward_matches_torch_and_numpy_transforms(rng, dtype, shape, c_out, padding, groups):
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((c_out, shape[1] // groups, 3, 3)).astype(dtype)
+    geometry = conv_geometry(shape[2:], 3, 1, padding)
+    fused = winograd._forward_fused(x, w, geometry, groups)
+    with kernels.disabled():
+        numpy_path = winograd.forward(x, w, geometry, groups, tile=4)
+    pad = padding if isinstance(padding, int) else (padding[1][0], padding[1][1], padding[0][0], padding[0][1])
+    xt = F.pad(to_torch(x).double(), (pad,) * 4 if isinstance(pad, int) else pad)
+    reference = F.conv2d(xt, to_torch(w).double(), groups=groups).numpy()
+    bound = 2e-5 if dtype == np.float32 else 1e-12
+    assert fused.shape == reference.shape
+    assert rel_error(fused, reference) < bound
+    assert rel_error(fused, numpy_path) < bound
+
+
+def test_fused_chunks_agree_with_one_chunk(rng):
+    """A tiny workspace cuts the work into (sample, tile row) chunks: same answer."""
+    x = rng.standard_normal((3, 8, 30, 22)).astype(np.float32)
+    w = rng.standard_normal((5, 8, 3, 3)).astype(np.float32)
+    geometry = conv_geometry((30, 22), 3, 1, 1)
+    whole = winograd._forward_fused(x, w, geometry, 1)
+    with cw.config(workspace_mib=0.05):
+        chunked = winograd._forward_fused(x, w, geometry, 1)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_uses_fused_tiles_and_matches_torch(rng, threads):
+    x = rng.standard_normal((2, 32, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    assert winograd.tile_size(x.shape, w.shape, conv_geometry((28, 28), 3, 1, 1), 1, np.float32) == 4
+    with cw.config(threads=threads):
+        y = cw.conv2d(x, w, padding=1, method="winograd")
+    expected = torch.nn.functional.conv2d(to_torch(x).double(), to_torch(w).double(), padding=1).numpy()
+    assert rel_error(y, expected) < 2e-5
