@@ -13,6 +13,7 @@ from conftest import rel_error, to_torch
 from convwise import kernels
 from convwise.algorithms import winograd
 from convwise.arithmetic import conv_geometry
+from convwise.functional.conv import plan_conv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,3 +80,46 @@ def test_auto_uses_fused_tiles_and_matches_torch(rng, threads):
         y = cw.conv2d(x, w, padding=1, method="winograd")
     expected = torch.nn.functional.conv2d(to_torch(x).double(), to_torch(w).double(), padding=1).numpy()
     assert rel_error(y, expected) < 2e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, c_out, padding, groups", SHAPES)
+def test_weight_grad_matches_torch_autograd(rng, dtype, shape, c_out, padding, groups):
+    """The adjoint F(4x4) weight gradient against torch.autograd in float64 (edge tiles past the
+    output, per-side padding, groups and depthwise included)."""
+    x = rng.standard_normal(shape).astype(dtype)
+    geometry = conv_geometry(shape[2:], 3, 1, padding)
+    dy = rng.standard_normal((shape[0], c_out, *geometry.output_size)).astype(dtype)
+    grad = winograd.weight_grad(x, dy, geometry, groups)
+    pad = padding if isinstance(padding, int) else (padding[1][0], padding[1][1], padding[0][0], padding[0][1])
+    xt = F.pad(to_torch(x).double(), (pad,) * 4 if isinstance(pad, int) else pad)
+    wt = torch.zeros((c_out, shape[1] // groups, 3, 3), dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(F.conv2d(xt, wt, groups=groups), wt, to_torch(dy).double())
+    assert rel_error(grad, expected.numpy()) < (2e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_weight_grad_chunks_and_threads_agree(rng):
+    x = rng.standard_normal((3, 8, 30, 22)).astype(np.float64)
+    geometry = conv_geometry((30, 22), 3, 1, 1)
+    dy = rng.standard_normal((3, 5, 30, 22))
+    whole = winograd.weight_grad(x, dy, geometry, 1)
+    with cw.config(workspace_mib=0.05, threads=2):
+        chunked = winograd.weight_grad(x, dy, geometry, 1)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_auto_backward_picks_winograd_for_dense_3x3_and_matches_torch(rng):
+    """A dense 3x3 layer's backward (the path training runs): auto chooses Winograd for both
+    gradients on this machine's cost model, and both agree with torch within the fast bound."""
+    x = rng.standard_normal((4, 32, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((4, 32, 28, 28)).astype(np.float32)
+    plan, xb, wb, _, _ = plan_conv(x, w, padding=1, spatial=2, fn="conv2d")
+    gx, gw, _ = plan.backward(dy, xb, wb)
+    assert {kind: record.name for kind, record in plan._backward.items()} == {"transpose": "winograd",
+                                                                               "weight_grad": "winograd"}
+    xt = to_torch(x).double().requires_grad_()
+    wt = to_torch(w).double().requires_grad_()
+    ex, ew = torch.autograd.grad(F.conv2d(xt, wt, padding=1), (xt, wt), to_torch(dy).double())
+    assert rel_error(gx, ex.numpy()) < 1e-4
+    assert rel_error(gw, ew.numpy()) < 1e-4

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from .._config import get_config, small_gemm_threads
 from .._workspace import scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry
@@ -92,6 +93,17 @@ def _padded_rows(x: np.ndarray, geometry: ConvGeometry, batch: slice, inputs: sl
     return tile
 
 
+def _compiled_geo(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray | None:
+    """The ``geo`` array of the compiled 2-D im2col (:mod:`convwise.kernels.im2col`) when it can
+    fill the columns of ``x`` (2-D, float32/64, C-contiguous, kernel loaded), else ``None``."""
+    if geometry.ndim != 2 or x.dtype.name not in kernels.DTYPES or not x.flags.c_contiguous:
+        return None
+    if not kernels.ready("im2col2d", x.dtype):
+        return None
+    return np.array((*geometry.stride, *geometry.dilation, geometry.padding[0][0], geometry.padding[1][0]),
+                    dtype=np.int64)
+
+
 def _tiled_columns(x: np.ndarray, geometry: ConvGeometry, groups: int):
     """Yield ``(batch, rows, cols)``: column tiles ``(b, g, C_in/g * K, rows * L_row)`` of ``x``.
 
@@ -107,13 +119,20 @@ def _tiled_columns(x: np.ndarray, geometry: ConvGeometry, groups: int):
     with scratch() as pad:
         columns = pad.empty(b_max * r_max * _row_bytes(c_in, geometry, 1), x.dtype)
         span = (r_max - 1) * geometry.stride[0] + geometry.effective_kernel[0]
+        compiled = _compiled_geo(x, geometry)
         padded_buffer = None
-        if any(lo or hi for lo, hi in geometry.padding):
+        if compiled is None and any(lo or hi for lo, hi in geometry.padding):
             padded_buffer = pad.empty(b_max * c_in * span * math.prod(geometry.padded_size[1:]), x.dtype)
         rows_k = (c_in // groups) * math.prod(geometry.kernel_size)
         for batch, rows in plan:
             sub, inputs = _row_geometry(geometry, rows)
             b = batch.stop - batch.start
+            if compiled is not None:                  # one compiled pass straight from x
+                shape = (b, c_in, *geometry.kernel_size, rows.stop - rows.start, geometry.output_size[1])
+                cols = columns[:math.prod(shape)].reshape(shape)
+                kernels.launch("im2col2d", x, compiled, batch.start, rows.start, cols, work=cols.size)
+                yield batch, rows, cols.reshape(b, groups, rows_k, -1)
+                continue
             tile = _padded_rows(x, geometry, batch, inputs, padded_buffer)
             tile = tile.reshape(b, groups, c_in // groups, *tile.shape[2:])
             shape = (b, groups, c_in // groups, *geometry.kernel_size, *sub.output_size)

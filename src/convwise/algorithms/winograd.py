@@ -51,15 +51,15 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import kernels
-from .._config import get_config, small_gemm_threads
+from .._config import SMALL_GEMM_FLOPS, get_config, small_gemm_threads
 from .._workspace import with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
 from . import _cost
-from ._parallel import plan_tiles
+from ._parallel import plan_tiles, run
 from ._record import Algorithm, Problem
 from ._windows import direct_operands
 
-__all__ = ["forward", "transpose", "why_ineligible", "cost", "tile_size", "F4_MAX_CHANNELS", "RECORD"]
+__all__ = ["forward", "transpose", "weight_grad", "why_ineligible", "cost", "tile_size", "F4_MAX_CHANNELS", "RECORD"]
 
 # (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) (Lavin & Gray 2016); points 0, +-1, (+-2), inf
 _MATRICES = {
@@ -82,14 +82,15 @@ _CHUNK_BYTES = 12 << 20        # scratch per chunk of tiles (measured, see forwa
 def why_ineligible(problem: Problem) -> str | None:
     """Forward and transpose (the input gradient): 2-D, 3x3 kernel, stride 1, dilation 1, any
     padding and groups (float32 with many channels per group falls back to F(2x2), see
-    :func:`tile_size`)."""
+    :func:`tile_size`); the weight gradient too, once the compiled F(4x4) transforms are loaded."""
     geometry = problem.geometry
-    if problem.kind == "weight_grad":
-        return "it has no weight_grad kernel"
     if geometry.ndim != 2 or tuple(geometry.kernel_size) != (3, 3):
         return f"it needs a 2-D 3x3 kernel, got kernel_size={geometry.kernel_size}"
     if tuple(geometry.stride) != (1, 1) or tuple(geometry.dilation) != (1, 1):
         return f"it needs stride 1 and dilation 1, got stride={geometry.stride}, dilation={geometry.dilation}"
+    if problem.kind == "weight_grad" and not fused(problem.dtype, GRAD_KERNELS):
+        return ("its weight gradient runs on the compiled F(4x4) transforms, which are not loaded (yet: "
+                "`convwise warmup` compiles them ahead)")
     return None
 
 
@@ -97,11 +98,15 @@ def why_ineligible(problem: Problem) -> str | None:
 FUSED_KERNELS = ("winograd_filter", "winograd_input", "winograd_output")
 
 
-def fused(dtype) -> bool:
-    """Whether the compiled F(4x4) transforms can run for ``dtype`` now (asking starts their
-    loading in the background: until then the NumPy transforms answer)."""
+#: the kernels of the weight gradient (the input transform is the forward's)
+GRAD_KERNELS = ("winograd_input", "winograd_grad_output", "winograd_filter_grad")
+
+
+def fused(dtype, names=FUSED_KERNELS) -> bool:
+    """Whether the compiled F(4x4) transforms ``names`` can run for ``dtype`` now (asking starts
+    their loading in the background: until then the NumPy transforms answer)."""
     name = np.dtype(dtype).name
-    return name in kernels.DTYPES and all([kernels.ready(kernel, name) for kernel in FUSED_KERNELS])
+    return name in kernels.DTYPES and all([kernels.ready(kernel, name) for kernel in names])
 
 
 def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> int:
@@ -161,10 +166,12 @@ def _forward_problem(problem: Problem):
 
 def cost(problem: Problem) -> float:
     """F(m x m, 3 x 3): ``a*a`` batched GEMMs ``(C_out/g x C_in/g) @ (C_in/g x tiles)`` plus the
-    transform passes and copies, which run on one thread (Winograd gains little from a second)."""
+    transform passes and copies, which run on one thread (Winograd gains little from a second).
+    The weight gradient: F(4x4), ``36`` GEMMs ``(C_out/g x tiles) @ (tiles x C_in/g)``."""
     x_shape, w_shape, geometry = _forward_problem(problem)
     itemsize = problem.itemsize
-    m = tile_size(x_shape, w_shape, geometry, problem.groups, problem.dtype)
+    m = 4 if problem.kind == "weight_grad" else tile_size(x_shape, w_shape, geometry, problem.groups,
+                                                          problem.dtype)
     a = m + 2
     n, c_in, c_out = x_shape[0], x_shape[1], w_shape[0]
     groups = problem.groups
@@ -174,6 +181,9 @@ def cost(problem: Problem) -> float:
         passes *= 0.4 / min(get_config().threads, 2)
         tiles += tiles // max(1, -(-geometry.output_size[1] // m))            # the slack column per tile row
     passes += _cost.pass_seconds(2 * a * a * c_out * (c_in // groups) * itemsize, 4)   # filter transform
+    if problem.kind == "weight_grad":
+        gemm = _cost.gemm_seconds(c_out // groups, tiles, c_in // groups, a * a * groups, itemsize)
+        return _cost.CALIBRATION["winograd"]["scale"] * (gemm + passes)
     gemm = _cost.gemm_seconds(c_out // groups, c_in // groups, tiles, a * a * groups, itemsize)
     return _cost.CALIBRATION["winograd"]["scale"] * (gemm + passes)
 
@@ -300,9 +310,8 @@ def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants):
     work = 36 * 12 * v[0].size
     kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
                    work=work)
-    with small_gemm_threads(2 * (c_out // groups) * (c_in // groups) * cols):
-        mm = np.matmul(u, v.reshape(36, groups, c_in // groups, cols),
-                       out=pad.empty((36, groups, c_out // groups, cols), x.dtype))
+    mm = _points_matmul(u, v.reshape(36, groups, c_in // groups, cols),
+                        pad.empty((36, groups, c_out // groups, cols), x.dtype))
     work = 36 * 10 * c_out * cols
     kernels.launch("winograd_output", mm.reshape(36, c_out, b, th, span), constants, rows.start * 4,
                    _workers(c_out * b, work), y, work=work)
@@ -310,6 +319,64 @@ def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants):
 
 def _workers(items: int, work: int) -> int:
     return max(1, min(items, kernels.threads(work)))
+
+
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """The weight gradient by F(4x4, 3x3), the adjoint of :func:`forward` in ``g``:
+    ``dL/dg = G^T [sum over tiles (A dy A^T) * (B^T d B)] G``. Per chunk of (samples, tile
+    rows): the input transform (the forward's kernel), the transform of ``dy``'s 4x4 tiles,
+    and 36 GEMMs ``(C_out/g x tiles) @ (tiles x C_in/g)`` summed over the chunks; then one
+    pass back to 3x3 (``G^T . G``)."""
+    n, c_in = x.shape[:2]
+    c_out = grad_output.shape[1]
+    out_h, out_w = geometry.output_size
+    tiles_h, span = -(-out_h // 4), -(-out_w // 4) + 1
+    constants = _constants(x.dtype)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(grad_output)
+    products = np.zeros((36, groups, c_out // groups, c_in // groups), dtype=x.dtype)
+    per_row = span * 36 * (c_in + c_out) * x.itemsize
+    budget = max(get_config().workspace_bytes - 2 * products.nbytes, get_config().workspace_bytes // 4)
+    chunks = plan_tiles(n, tiles_h, lambda b, r: b * r * per_row, min(_CHUNK_BYTES, budget))
+    top, left = geometry.padding[0][0], geometry.padding[1][0]
+    for batch, rows in chunks:
+        _grad_chunk(x[batch], dy[batch], products, rows, top, left, groups, constants)
+    grad = np.empty((c_out, c_in // groups, 3, 3), dtype=x.dtype)
+    kernels.launch("winograd_filter_grad", products.reshape(36, -1), constants, grad.reshape(-1, 3, 3),
+                   work=36 * 20 * grad.size // 9)
+    return grad
+
+
+@with_scratch
+def _grad_chunk(pad, x, dy, products, rows, top, left, groups, constants):
+    b, c_in = x.shape[:2]
+    c_out = dy.shape[1]
+    th, span = rows.stop - rows.start, -(-dy.shape[3] // 4) + 1
+    cols = b * th * span
+    v = pad.empty((36, c_in, b, th, span), x.dtype)
+    work = 36 * 12 * v[0].size
+    kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
+                   work=work)
+    t = pad.empty((36, c_out, b, th, span), x.dtype)
+    work = 36 * 10 * t[0].size
+    kernels.launch("winograd_grad_output", dy, constants, rows.start * 4, _workers(c_out * b, work), t, work=work)
+    og, cg = c_out // groups, c_in // groups
+    partial = _points_matmul(t.reshape(36, groups, og, cols), v.reshape(36, groups, cg, cols).transpose(0, 1, 3, 2),
+                             pad.empty(products.shape, x.dtype))
+    products += partial
+
+
+def _points_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[t] = a[t] @ b[t]`` for the 36 transform points. Where each product is small for
+    BLAS to split, the points are shared out among the configured threads instead, each with
+    single-threaded BLAS."""
+    threads = min(get_config().threads, a.shape[0])
+    flops = 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * math.prod(a.shape[1:-2])
+    if threads < 2 or flops >= SMALL_GEMM_FLOPS:
+        return np.matmul(a, b, out=out)
+    bounds = [a.shape[0] * i // threads for i in range(threads + 1)]
+    run([functools.partial(np.matmul, a[lo:hi], b[lo:hi], out=out[lo:hi]) for lo, hi in zip(bounds, bounds[1:])],
+        threads)
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -329,4 +396,4 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
 
 
 RECORD = Algorithm("winograd", exact=False, why_ineligible=why_ineligible, cost=cost, forward=forward,
-                   transpose=transpose)
+                   transpose=transpose, weight_grad=weight_grad)

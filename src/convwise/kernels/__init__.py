@@ -20,8 +20,8 @@ loads instead of compiling.
 
 Kernels (name -> module function), each compiled for float32 and float64:
 ``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
-``avg_pool`` (:mod:`.pool`), ``winograd_filter``, ``winograd_input``, ``winograd_output``
-(:mod:`.winograd`).
+``avg_pool`` (:mod:`.pool`), ``winograd_filter``, ``winograd_input``, ``winograd_output``,
+``winograd_grad_output``, ``winograd_filter_grad`` (:mod:`.winograd`), ``im2col2d`` (:mod:`.im2col`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ KERNELS = {
     "winograd_filter": ("winograd", "winograd_filter"),
     "winograd_input": ("winograd", "winograd_input"),
     "winograd_output": ("winograd", "winograd_output"),
+    "winograd_grad_output": ("winograd", "winograd_grad_output"),
+    "winograd_filter_grad": ("winograd", "winograd_filter_grad"),
+    "im2col2d": ("im2col", "im2col2d"),
 }
 DTYPES = ("float32", "float64")
 
@@ -198,24 +201,37 @@ def _load_numba():
 _env_lock = threading.Lock()
 
 
+#: libgomp spin iterations before an idle numba worker sleeps (``GOMP_SPINCOUNT``). 0 (a purely
+#: passive policy) made every launch pay the wake-up of a sleeping vCPU on both sides of the
+#: fork-join, 0.1-0.2 ms: at two threads the Winograd input transform of 64@56 took 0.41 ms
+#: against 0.31 on one thread, and 0.17 ms with 3000 spins; spinning far longer (30000, or
+#: libgomp's default 300000) took the core BLAS and torch needed next.
+SPIN_COUNT = 3000
+
+
 @contextlib.contextmanager
 def _passive_openmp():
-    """``OMP_WAIT_POLICY=PASSIVE`` while numba's OpenMP layer may start (the first launch).
+    """``OMP_WAIT_POLICY=PASSIVE`` and a short ``GOMP_SPINCOUNT`` (:data:`SPIN_COUNT`) while
+    numba's OpenMP layer may start (the first launch).
 
-    libgomp reads it once, when it loads: numba's idle workers then sleep instead of spinning
-    on the cores BLAS needs next (measured: see ``benchmarks/README.md``). The variable is
-    restored afterwards so that OpenMP copies other libraries load later (torch's, say) keep
-    their own default; an explicit user setting always wins.
+    libgomp reads them once, when it loads: numba's idle workers then spin briefly and sleep,
+    instead of spinning on the cores BLAS needs next (measured: see ``benchmarks/README.md``).
+    The variables are restored afterwards so that OpenMP copies other libraries load later
+    (torch's, say) keep their own default; an explicit user setting always wins.
     """
     with _env_lock:
         if _threads_started() or "OMP_WAIT_POLICY" in os.environ:
             yield
             return
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        added = {"OMP_WAIT_POLICY": "PASSIVE"}
+        if "GOMP_SPINCOUNT" not in os.environ:
+            added["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+        os.environ.update(added)
         try:
             yield
         finally:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+            for name in added:
+                os.environ.pop(name, None)
 
 
 def _prepare(name: str, dtype: str) -> None:
@@ -300,10 +316,17 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
             function(x, y, geo[:9], 1, 1, w)
         else:
             function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
+    elif name == "im2col2d":
+        function(np.zeros((1, 1, 2, 2), dtype=dtype), np.ones(6, dtype=np.int64), 0, 0,
+                 np.zeros((1, 1, 1, 1, 2, 2), dtype=dtype))
     elif name.startswith("winograd"):
         c = np.ones(8, dtype=dtype)
         if name == "winograd_filter":
             function(np.zeros((1, 3, 3), dtype=dtype), c, np.zeros((36, 1), dtype=dtype))
+        elif name == "winograd_filter_grad":
+            function(np.zeros((36, 1), dtype=dtype), c, np.zeros((1, 3, 3), dtype=dtype))
+        elif name == "winograd_grad_output":
+            function(np.zeros((1, 1, 4, 4), dtype=dtype), c, 0, 1, np.zeros((36, 1, 1, 1, 2), dtype=dtype))
         elif name == "winograd_input":
             function(np.zeros((1, 1, 4, 4), dtype=dtype), c, -1, -1, 1, np.zeros((36, 1, 1, 1, 2), dtype=dtype))
         else:

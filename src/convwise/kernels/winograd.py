@@ -277,3 +277,121 @@ def winograd_output(m, c, row0, workers, y):
                     for j in range(4 * whole, w_out):
                         flat_y[target + j] = quads[q + (j % 4) * length + j // 4]
     return y
+
+
+# --------------------------------------------------------------------------- weight gradient
+#
+# y = A^T [(G g G^T) * V] A per tile is linear in g, so the weight gradient is its adjoint:
+# dL/dg = G^T [sum over tiles (A dy A^T) * V] G. The input transform V is the forward's;
+# the kernels below transform the 4x4 tiles of dy (A dy A^T) and bring the summed 6x6
+# products back to 3x3 (G^T . G).
+
+
+@numba.njit(cache=True, inline="always")
+def _a_lines(c, a, i0, i1, i2, i3, o, j0, j1, j2, j3, j4, j5, length):
+    """``o[j_k + e] = (A m)[k]`` with ``m[r] = a[i_r + e]`` (four input lines, six output lines)."""
+    i0, i1, i2, i3 = np.uint64(i0), np.uint64(i1), np.uint64(i2), np.uint64(i3)
+    j0, j1, j2, j3, j4, j5 = np.uint64(j0), np.uint64(j1), np.uint64(j2), np.uint64(j3), np.uint64(j4), np.uint64(j5)
+    length = np.uint64(length)
+    four, two = c[0], c[2]
+    for e in range(length):
+        o[j0 + e] = a[i0 + e]
+    for e in range(length):
+        o[j1 + e] = (a[i0 + e] + a[i2 + e]) + (a[i1 + e] + a[i3 + e])
+    for e in range(length):
+        o[j2 + e] = (a[i0 + e] + a[i2 + e]) - (a[i1 + e] + a[i3 + e])
+    for e in range(length):
+        o[j3 + e] = (a[i0 + e] + four * a[i2 + e]) + two * (a[i1 + e] + four * a[i3 + e])
+    for e in range(length):
+        o[j4 + e] = (a[i0 + e] + four * a[i2 + e]) - two * (a[i1 + e] + four * a[i3 + e])
+    for e in range(length):
+        o[j5 + e] = a[i3 + e]
+
+
+@numba.njit(cache=True, inline="always")
+def _gt_lines(c, a, i0, i1, i2, i3, i4, i5, o, j0, j1, j2, length):
+    """``o[j_r + e] = (G^T m)[r]`` with ``m[k] = a[i_k + e]`` (six input lines, three output lines)."""
+    i0, i1, i2, i3, i4, i5 = np.uint64(i0), np.uint64(i1), np.uint64(i2), np.uint64(i3), np.uint64(i4), np.uint64(i5)
+    j0, j1, j2, length = np.uint64(j0), np.uint64(j1), np.uint64(j2), np.uint64(length)
+    quarter, sixth, twelfth, twentyfourth = c[4], c[5], c[6], c[7]
+    for e in range(length):
+        o[j0 + e] = quarter * a[i0 + e] - sixth * (a[i1 + e] + a[i2 + e]) + twentyfourth * (a[i3 + e] + a[i4 + e])
+    for e in range(length):
+        o[j1 + e] = twelfth * (a[i3 + e] - a[i4 + e]) - sixth * (a[i1 + e] - a[i2 + e])
+    for e in range(length):
+        o[j2 + e] = sixth * ((a[i3 + e] + a[i4 + e]) - (a[i1 + e] + a[i2 + e])) + a[i5 + e]
+
+
+@numba.njit(cache=True, parallel=True)
+def winograd_grad_output(dy, c, row0, workers, w):
+    """``w (36, C_out, b, th, tw + 1)``: ``A dy A^T`` of every 4x4 tile of ``dy (b, C_out, H, W)``
+    (tile ``(ty, tx)`` at rows ``row0 + 4*ty``, columns ``4*tx``; cells outside ``dy`` are 0,
+    so the slack column, which starts past the last output column, is all zeros)."""
+    b, channels, h_out, w_out = dy.shape
+    th, span = w.shape[3], w.shape[4]
+    plane = th * span                                          # one phase's cells = tiles per plane
+    items = channels * b
+    flat_dy = dy.reshape(dy.size)
+    flat_w = w.reshape(w.size)
+    line_w = items * plane
+    q1 = max(0, min(span, w_out // 4))                        # whole quads inside a row
+    scratch_phases = np.zeros((workers, 16 * plane), dtype=dy.dtype)
+    scratch_cols = np.zeros((workers, 24 * plane), dtype=dy.dtype)
+    for worker in prange(workers):
+        phases = scratch_phases[worker]                        # [r, s, ty, tx]
+        cols = scratch_cols[worker]                            # A down the columns: [k, s, ty, tx]
+        for item in range(worker * items // workers, (worker + 1) * items // workers):
+            o = item // b
+            n = item % b
+            base = (n * channels + o) * h_out * w_out
+            for r in range(4):
+                for ty in range(th):
+                    oy = row0 + 4 * ty + r
+                    d = r * 4 * plane + ty * span
+                    if oy >= h_out:
+                        for s in range(4):
+                            for q in range(span):
+                                phases[d + s * plane + q] = 0.0
+                        continue
+                    row = base + oy * w_out
+                    _split_quads(flat_dy, row, phases, d, plane, 0, q1)
+                    for q in range(q1, span):
+                        for s in range(4):
+                            j = 4 * q + s
+                            phases[d + s * plane + q] = flat_dy[row + j] if j < w_out else 0.0
+            for s in range(4):
+                _a_lines(c, phases, s * plane, (4 + s) * plane, (8 + s) * plane, (12 + s) * plane,
+                         cols, s * plane, (4 + s) * plane, (8 + s) * plane, (12 + s) * plane, (16 + s) * plane,
+                         (20 + s) * plane, plane)
+            out = item * plane
+            for k in range(6):
+                line = 4 * k * plane
+                _a_lines(c, cols, line, line + plane, line + 2 * plane, line + 3 * plane, flat_w,
+                         6 * k * line_w + out, (6 * k + 1) * line_w + out, (6 * k + 2) * line_w + out,
+                         (6 * k + 3) * line_w + out, (6 * k + 4) * line_w + out, (6 * k + 5) * line_w + out, plane)
+    return w
+
+
+@numba.njit(cache=True, parallel=True)
+def winograd_filter_grad(du, c, dw):
+    """``dw (F, 3, 3) = G^T du G`` for the summed products ``du (36, F)`` of every filter."""
+    filters = dw.shape[0]
+    flat_du = du.reshape(36 * filters)
+    flat_dw = dw.reshape(filters * 9)
+    blocks = (filters + _FILTER_BLOCK - 1) // _FILTER_BLOCK
+    for block in prange(blocks):
+        f0 = block * _FILTER_BLOCK
+        n = min(filters, f0 + _FILTER_BLOCK) - f0
+        t = np.empty(18 * n, dtype=dw.dtype)                   # G^T along each row: line 3k + col
+        for k in range(6):
+            start = 6 * k * filters + f0
+            _gt_lines(c, flat_du, start, start + filters, start + 2 * filters, start + 3 * filters,
+                      start + 4 * filters, start + 5 * filters, t, 3 * k * n, (3 * k + 1) * n, (3 * k + 2) * n, n)
+        g = np.empty(9 * n, dtype=dw.dtype)                    # then down each column: line 3*row + col
+        for col in range(3):
+            _gt_lines(c, t, col * n, (3 + col) * n, (6 + col) * n, (9 + col) * n, (12 + col) * n, (15 + col) * n,
+                      g, col * n, (3 + col) * n, (6 + col) * n, n)
+        for f in range(n):
+            for tap in range(9):
+                flat_dw[(f0 + f) * 9 + tap] = g[tap * n + f]
+    return dw
