@@ -502,3 +502,24 @@ def test_error_messages(call, error, words):
     assert words in str(raised.value)
     assert str(raised.value).split(":")[0] in {"conv1d", "conv2d", "conv_transpose", "conv_transpose1d",
                                                "max_pool2d", "avg_pool1d", "max_pool1d"}
+
+
+def test_conv_geometry_cache_keeps_validation_exact():
+    """Cached geometries are returned only for arguments of the same types and values: a bool or a
+    NumPy integer where an int was cached is validated afresh (and refused or accepted as before)."""
+    import numpy as np
+
+    from convwise.arithmetic import geometry
+
+    first = ar.conv_geometry((9, 7), 3, 1, 1)
+    assert ar.conv_geometry((9, 7), 3, 1, 1) is first                      # a cache hit
+    assert geometry._key(((9, 7), 3, True, 1, 1)) != geometry._key(((9, 7), 3, 1, 1, 1))
+    for stride in (True, (1, True)):
+        with pytest.raises(TypeError, match="stride"):
+            ar.conv_geometry((9, 7), 3, stride, 1)
+    assert geometry._key(((9, 7), 3, np.int64(1), 1, 1)) is None                    # not cached, still valid
+    assert ar.conv_geometry((9, 7), 3, np.int64(1), 1) == first
+    with pytest.raises(ValueError, match="exceeds padded input"):                   # failures are not cached
+        ar.conv_geometry((2, 2), 5)
+    with pytest.raises(ValueError, match="exceeds padded input"):
+        ar.conv_geometry((2, 2), 5)

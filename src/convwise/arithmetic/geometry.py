@@ -46,12 +46,41 @@ class ConvGeometry(_Kernel):
         return index * self.stride[dim] - self.padding[dim][0]
 
 
+#: Geometries already validated, by the exact arguments that produced them (see :func:`_key`):
+#: validation took about 40% of a small convolution's time in Python (20 us of 57).
+_CACHE: dict = {}
+_CACHE_SIZE = 1024
+
+
+def _key(value):
+    """A hashable key that tells apart every argument validation could treat differently (its
+    type included: ``True`` and ``1`` get different keys), or ``None`` (not cached)."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return kind, value
+    if kind is tuple or kind is list:
+        parts = tuple(_key(v) for v in value)
+        return None if None in parts else (kind, parts)
+    return None
+
+
 def conv_geometry(input_size, kernel_size, stride=1, padding=0, dilation=1, *, fn: str = "conv") -> ConvGeometry:
     """Validate a convolution and compute its output size (see module docstring).
 
     ``input_size`` is the spatial size only (an int or a tuple); its length fixes the
-    number of spatial dimensions.
+    number of spatial dimensions. Results are immutable and cached by their arguments
+    (failures are not: they raise again, naming ``fn``).
     """
+    key = _key((input_size, kernel_size, stride, padding, dilation))
+    geometry = _CACHE.get(key) if key is not None else None
+    if geometry is None:
+        geometry = _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn)
+        if key is not None and len(_CACHE) < _CACHE_SIZE:
+            _CACHE[key] = geometry
+    return geometry
+
+
+def _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn: str) -> ConvGeometry:
     size = _sizes(input_size, fn=fn, name="input size")
     ndim = len(size)
     kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)

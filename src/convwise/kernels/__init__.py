@@ -347,10 +347,11 @@ def cache_dir() -> str | None:
 
 
 #: Multiply-adds (or window taps) below which a launch runs on one thread, like torch's grain
-#: size: a second thread saves at most half of a ~0.3 ms call, and where the other core is
-#: busy the fork-join waits for a descheduled worker (measured on the shared 2-core VM:
-#: depthwise 256@28 took 0.27 ms on one thread and the same or, in some blocks, 20 ms on two).
-PARALLEL_MIN_WORK = 4_000_000
+#: size. With a purely passive OpenMP policy every two-thread launch paid 0.1-0.2 ms of wake-ups
+#: and this was 4e6 (depthwise 256@28: 0.27 ms on one thread, the same or worse on two); with
+#: the short spin (:data:`SPIN_COUNT`) a launch costs about 1 us more on two threads, and the
+#: same layer (1.8e6 multiply-adds) took 0.11 ms on two against 0.17 ms on one (quiet machine).
+PARALLEL_MIN_WORK = 1_000_000
 
 
 def threads(work: float | None = None) -> int:
