@@ -141,23 +141,56 @@ def _taps3x3(acc, plane, weight, sh, sw, dh, dw, wq, length):
 def _fill_phases_flat(x, plane, h_in, w_in, sh, sw, ph, pw, phases, base, hq, wq):
     """:func:`_fill_phases` on flat arrays: input plane ``x[plane:plane + h_in*w_in]`` into the
     phases at ``phases[base + (rh*sw + rw) * hq*wq + qy*wq + qx]``, with unsigned offsets (see
-    :func:`_copy_run`). Only the input's cells are written; the padding stays as allocated (zero)."""
+    :func:`_copy_run`). Only the input's cells are written; the padding stays as allocated (zero).
+    With stride 2 along rows both column phases of an input row are written in one loop of
+    paired loads (a strided loop per phase ran at a third of the speed: depthwise 144@56 s2)."""
+    size = hq * wq
     for rh in range(sh):
-        for rw in range(sw):
-            target = base + (rh * sw + rw) * hq * wq
-            x0 = rw - pw                                   # input column of qx = 0
-            lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
-            top = w_in - 1 - x0
-            hi = min(wq, top // sw + 1) if top >= 0 else 0
-            if hi <= lo:
-                continue
-            y0 = rh - ph                                   # input row of qy = 0
-            first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
-            for qy in range(first, hq):
-                u = qy * sh + y0
-                if u >= h_in:
-                    break
-                _copy_run(x, plane + u * w_in + lo * sw + x0, sw, phases, target + qy * wq + lo, hi - lo)
+        y0 = rh - ph                                       # input row of qy = 0
+        first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
+        lo0, hi0 = _column_span(0, sw, pw, w_in, wq)
+        lo1, hi1 = _column_span(1, sw, pw, w_in, wq) if sw == 2 else (0, 0)
+        both_lo, both_hi = max(lo0, lo1), min(hi0, hi1)
+        paired = sw == 2 and both_hi > both_lo
+        for qy in range(first, hq):
+            u = qy * sh + y0
+            if u >= h_in:
+                break
+            row = plane + u * w_in
+            for rw in range(sw):
+                lo, hi = _column_span(rw, sw, pw, w_in, wq)
+                target = base + (rh * sw + rw) * size + qy * wq
+                if paired:                                  # the part both phases share goes below
+                    if lo < both_lo:
+                        _copy_run(x, row + lo * sw + rw - pw, sw, phases, target + lo, both_lo - lo)
+                    if hi > both_hi:
+                        _copy_run(x, row + both_hi * sw + rw - pw, sw, phases, target + both_hi, hi - both_hi)
+                elif hi > lo:
+                    _copy_run(x, row + lo * sw + rw - pw, sw, phases, target + lo, hi - lo)
+            if paired:
+                target = base + rh * 2 * size + qy * wq
+                _copy_pairs(x, row + both_lo * 2 - pw, phases, target + both_lo, target + size + both_lo,
+                            both_hi - both_lo)
+
+
+@numba.njit(cache=True, inline="always")
+def _column_span(rw, sw, pw, w_in, wq):
+    """``[lo, hi)``: the columns ``qx`` of phase ``rw`` whose input column ``qx*sw + rw - pw`` is inside."""
+    x0 = rw - pw
+    lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
+    top = w_in - 1 - x0
+    hi = min(wq, top // sw + 1) if top >= 0 else 0
+    return lo, max(lo, hi)
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_pairs(src, start, dst, first0, first1, count):
+    """``dst[first0 + j] = src[start + 2j]`` and ``dst[first1 + j] = src[start + 2j + 1]`` (unsigned offsets)."""
+    start, first0, first1 = np.uint64(start), np.uint64(first0), np.uint64(first1)
+    two, one = np.uint64(2), np.uint64(1)
+    for j in range(np.uint64(count)):
+        dst[first0 + j] = src[start + two * j]
+        dst[first1 + j] = src[start + two * j + one]
 
 
 @numba.njit(cache=True, inline="always")
