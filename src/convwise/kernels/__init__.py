@@ -21,7 +21,7 @@ loads instead of compiling.
 Kernels (name -> module function), each compiled for float32 and float64:
 ``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
 ``avg_pool`` (:mod:`.pool`), ``winograd_filter``, ``winograd_input``, ``winograd_output``,
-``winograd_grad_output``, ``winograd_filter_grad`` (:mod:`.winograd`), ``im2col2d`` (:mod:`.im2col`).
+``winograd_grad_output``, ``winograd_filter_grad`` (:mod:`.winograd`), ``im2col2d``, ``col2im2d`` (:mod:`.im2col`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ KERNELS = {
     "winograd_grad_output": ("winograd", "winograd_grad_output"),
     "winograd_filter_grad": ("winograd", "winograd_filter_grad"),
     "im2col2d": ("im2col", "im2col2d"),
+    "col2im2d": ("im2col", "col2im2d"),
 }
 DTYPES = ("float32", "float64")
 
@@ -316,6 +317,9 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
             function(x, y, geo[:9], 1, 1, w)
         else:
             function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
+    elif name == "col2im2d":
+        function(np.zeros((1, 1, 1, 1, 2, 2), dtype=dtype), np.ones(6, dtype=np.int64),
+                 np.zeros((1, 1, 2, 2), dtype=dtype))
     elif name == "im2col2d":
         function(np.zeros((1, 1, 2, 2), dtype=dtype), np.ones(6, dtype=np.int64), 0, 0,
                  np.zeros((1, 1, 1, 1, 2, 2), dtype=dtype))

@@ -66,3 +66,43 @@ def im2col2d(x, geo, n0, row0, cols):
                 _strided_copy(flat_x, plane + iy * w_in + x0 + lo * sw, sw, flat_cols, out + lo, hi - lo)
                 flat_cols[out + hi:out + w_out] = 0.0
     return cols
+
+
+@numba.njit(cache=True, parallel=True)
+def col2im2d(cols, geo, y):
+    """``y (b, C, H_out, W_out)`` = the sum of the column blocks ``cols (b, C, kh, kw, H_in, W_in)``
+    at their output cells: ``y[n, c, iy*sh - ph + ty*dh, ix*sw - pw + tx*dw] += cols[n, c, ty, tx, iy, ix]``
+    (cells outside ``y`` dropped): a transposed convolution's scatter, one output plane per work item."""
+    b, channels, kh, kw, h_in, w_in = cols.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    sh, sw, dh, dw, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    flat_cols = cols.reshape(cols.size)
+    flat_y = y.reshape(y.size)
+    plane_in = h_in * w_in
+    for item in prange(b * channels):
+        out = item * h_out * w_out
+        flat_y[out:out + h_out * w_out] = 0.0
+        for ty in range(kh):
+            for tx in range(kw):
+                x0 = tx * dw - pw                          # output column of ix = 0
+                lo = 0 if x0 >= 0 else min(w_in, (-x0 + sw - 1) // sw)
+                top = w_out - 1 - x0
+                hi = max(lo, min(w_in, top // sw + 1)) if top >= 0 else lo
+                if hi <= lo:
+                    continue
+                src = ((item * kh + ty) * kw + tx) * plane_in
+                for iy in range(h_in):
+                    oy = iy * sh - ph + ty * dh
+                    if oy < 0 or oy >= h_out:
+                        continue
+                    _strided_add(flat_cols, src + iy * w_in + lo, flat_y, out + oy * w_out + x0 + lo * sw, sw,
+                                 hi - lo)
+    return y
+
+
+@numba.njit(cache=True, inline="always")
+def _strided_add(src, start, dst, first, step, count):
+    """``dst[first + j*step] += src[start + j]`` for ``j < count`` (unsigned offsets)."""
+    start, first, step = np.uint64(start), np.uint64(first), np.uint64(step)
+    for j in range(np.uint64(count)):
+        dst[first + j * step] += src[start + j]
