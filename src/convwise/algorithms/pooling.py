@@ -237,8 +237,9 @@ def avg_pool_backward(grad: np.ndarray, geometry: PoolGeometry, divide_by: np.nd
                        geometry.effective_kernel))
     require_memory(fn, math.prod(input_shape[:2]) * math.prod(extent) * grad.itemsize, what="padded gradient")
     buffer = np.zeros(tuple(input_shape[:2]) + extent, dtype=grad.dtype)
-    for tap in np.ndindex(*geometry.kernel_size):
-        buffer[(Ellipsis,) + tap_window(tap, geometry)] += share
+    with _quiet():                                          # inf + -inf in a cell is NaN, as in torch
+        for tap in np.ndindex(*geometry.kernel_size):
+            buffer[(Ellipsis,) + tap_window(tap, geometry)] += share
     inside = tuple(slice(lo, lo + i) for (lo, _), i in zip(geometry.padding, geometry.input_size))
     return np.ascontiguousarray(buffer[(Ellipsis,) + inside])
 
