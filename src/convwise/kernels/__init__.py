@@ -339,9 +339,7 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
         function(x, geo, True, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))
     elif name == "lp_pool":
-        one = dtype.type(1)
-        function(np.zeros((1, 1, 1, 2), dtype=dtype), geo, one, 0, one, 0, one, True,
-                 np.zeros((1, 1, 1, 2), dtype=dtype))
+        function(np.zeros((1, 1, 1, 2), dtype=dtype), geo, 2, 4, dtype.type(1), np.zeros((1, 1, 1, 2), dtype=dtype))
     elif name == "max_pool_backward":
         function(np.zeros((1, 2), dtype=dtype), np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2), dtype=dtype))
     else:                                   # avg_pool, avg_pool_backward

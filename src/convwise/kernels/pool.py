@@ -20,7 +20,7 @@ Power-average (lp) pooling is torch's composition in one pass: the window sum of
 ``x ** p`` (no padding), over the window's cell count (the ``ceil_mode`` divisor), times the
 full kernel volume, ``** (1 / p)``. Powers follow torch's special cases (``mode``): 1 is
 ``x``, 2 ``x * x``, 3 ``x * x * x``, 0.5 ``sqrt`` (NaN at ``-inf``), -0.5 ``1 / sqrt`` (``-inf``
-at ``-0``), -1 ``1 / x``, -2 ``1 / (x * x)``, anything else ``pow``; torch's
+at ``-0``), -1 ``1 / x``, -2 ``1 / (x * x)``; any other exponent is the caller's ``pow``; torch's
 ``sign(a) * relu(abs(a))`` is ``a + 0`` (it only turns ``-0`` into ``+0``).
 
 The backward kernels accumulate in torch's order, each input cell summing its
@@ -158,11 +158,9 @@ def avg_pool(x, geo, count_include_pad, override, y):
 
 
 @numba.njit(cache=True, inline="always")
-def _power(value, p, mode, unit):
-    """``value ** p`` as torch computes it: ``mode`` names its special exponents
-    (:data:`convwise.kernels.pooling.POWER_MODES`), 0 is ``pow``."""
-    if mode == 1:
-        return value
+def _power(value, mode, unit):
+    """``value ** p`` for torch's special exponents ``p`` (``mode``: 1 to 7 in
+    :data:`convwise.kernels.pooling.POWER_MODES`)."""
     if mode == 2:
         return value * value
     if mode == 3:
@@ -175,16 +173,34 @@ def _power(value, p, mode, unit):
         return unit / value
     if mode == 7:
         return unit / (value * value)
-    return value ** p
+    return value
+
+
+@numba.njit(cache=True, inline="always")
+def _raise_line(source, target, start, count, mode, unit):
+    """``target[start + j] = source[start + j] ** p`` for ``j < count``: one loop per mode, so each vectorises."""
+    start, count = np.uint64(start), np.uint64(count)
+    if mode == 2:
+        for j in range(count):
+            target[start + j] = source[start + j] * source[start + j]
+    elif mode == 4:
+        for j in range(count):
+            target[start + j] = np.sqrt(source[start + j])
+    else:
+        for j in range(count):
+            target[start + j] = _power(source[start + j], mode, unit)
 
 
 @numba.njit(cache=True, parallel=True)
-def lp_pool(x, geo, p, mode, inverse, inverse_mode, volume, staged, y):
-    """``y (P, *out)``: ``(window sum of x ** p / cells * volume + 0) ** inverse`` of ``x (P, *in)``.
+def lp_pool(x, geo, mode, inverse_mode, volume, y):
+    """``y (P, *out)``: ``(window sum of x ** p / cells * volume + 0) ** (1 / p)`` of ``x (P, *in)``.
 
-    No padding or dilation (``geo``'s are ignored). ``p``, ``inverse`` and ``volume`` have
-    ``x``'s dtype. With ``staged`` (windows overlap) the powers are taken once per cell into
-    a scratch copy first; otherwise each window raises its own cells.
+    No padding or dilation (``geo``'s are ignored); ``volume`` has ``x``'s dtype. ``mode``
+    and ``inverse_mode`` name torch's special exponents (:func:`_power`); for any other ``p``
+    the caller passes ``x ** p`` itself with ``mode`` 1, and with ``inverse_mode`` 0 the
+    kernel leaves ``t = a * volume + 0`` for the caller's ``t ** (1 / p)`` (SIMD powers that
+    numba's scalar ``pow`` would not match in speed). The powers are taken once per cell,
+    into a scratch copy, then summed window by window as in :func:`avg_pool`.
     """
     planes, d_in, h_in, w_in = x.shape
     _, d_out, h_out, w_out = y.shape
@@ -193,16 +209,11 @@ def lp_pool(x, geo, p, mode, inverse, inverse_mode, volume, staged, y):
     zero = unit - unit
     flat_y = y.reshape(y.size)
     source = x.reshape(x.size)
-    sum_mode = mode
-    if staged:
-        source = np.empty(x.size, dtype=x.dtype)
-        flat_x = x.reshape(x.size)
-        width = np.uint64(w_in)
+    if mode != 1:
+        powers = np.empty(x.size, dtype=x.dtype)
         for line in prange(planes * d_in * h_in):
-            start = np.uint64(line) * width
-            for j in range(width):
-                source[start + j] = _power(flat_x[start + j], p, mode, unit)
-        sum_mode = 1
+            _raise_line(source, powers, line * w_in, w_in, mode, unit)
+        source = powers
     step = np.uint64(sw)
     for row in prange(planes * d_out * h_out):
         oy = row % h_out
@@ -221,15 +232,19 @@ def lp_pool(x, geo, p, mode, inverse, inverse_mode, volume, staged, y):
                 for tx in range(min(kw, w_in)):
                     hi = np.uint64(min(w_out, (w_in - 1 - tx) // sw + 1))
                     first = line + np.uint64(tx)
-                    for j in range(hi):
-                        flat_y[out + j] += _power(source[first + j * step], p, sum_mode, unit)
+                    if sw == 1:                                # contiguous: vectorises
+                        for j in range(hi):
+                            flat_y[out + j] += source[first + j]
+                    else:
+                        for j in range(hi):
+                            flat_y[out + j] += source[first + j * step]
         cells_zy = (z1 - z0) * (y1 - y0)
         for j in range(w_out):
             x0 = j * sw
             k = out + np.uint64(j)
             flat_y[k] = flat_y[k] / (cells_zy * (min(x0 + kw, w_in) - x0))     # rounded to y's dtype
             t = flat_y[k] * volume + zero
-            flat_y[k] = _power(t, inverse, inverse_mode, unit)
+            flat_y[k] = t if inverse_mode == 0 else _power(t, inverse_mode, unit)
     return y
 
 
@@ -313,6 +328,10 @@ def avg_pool_backward(grad, geo, count_include_pad, override, gx):
                         continue
                     first = row + np.uint64(lo * sw + offset)
                     source = out + np.uint64(lo)
-                    for j in range(np.uint64(hi - lo)):
-                        flat_x[first + j * step] += share[source + j]
+                    if sw == 1:                                # contiguous: vectorises
+                        for j in range(np.uint64(hi - lo)):
+                            flat_x[first + j] += share[source + j]
+                    else:
+                        for j in range(np.uint64(hi - lo)):
+                            flat_x[first + j * step] += share[source + j]
     return gx

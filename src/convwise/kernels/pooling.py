@@ -63,16 +63,22 @@ def avg_pool(x: np.ndarray, geometry, count_include_pad: bool, divisor_override:
 
 
 def lp_pool(x: np.ndarray, geometry, p: float, volume: int):
-    """torch's ``lp_pool`` for a finite ``p`` (no padding, dilation 1), or ``None`` while the kernel is not ready."""
+    """torch's ``lp_pool`` for a finite ``p`` (no padding, dilation 1), or ``None`` while the kernel is not ready.
+
+    Exponents without a special case (:data:`POWER_MODES`) are NumPy's ``power`` (SIMD) on
+    either side of the kernel."""
     if not _usable(x, "lp_pool"):
         return None
     y = np.empty(x.shape[:2] + tuple(geometry.output_size), dtype=x.dtype)
     scalar = x.dtype.type
     inverse = 1.0 / p
-    staged = any(k > s for k, s in zip(geometry.kernel_size, geometry.stride))   # overlapping windows
-    launch("lp_pool", _planes(x), _geo(geometry), scalar(p), POWER_MODES.get(p, 0), scalar(inverse),
-           POWER_MODES.get(inverse, 0), scalar(volume), staged, _planes(y),
-           work=y.size * math.prod(geometry.kernel_size))
+    mode, inverse_mode = POWER_MODES.get(p, 0), POWER_MODES.get(inverse, 0)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        source = x if mode else np.power(x, scalar(p))
+        launch("lp_pool", _planes(source), _geo(geometry), mode or 1, inverse_mode, scalar(volume), _planes(y),
+               work=y.size * math.prod(geometry.kernel_size))
+        if not inverse_mode:
+            np.power(y, scalar(inverse), out=y)
     return y
 
 
