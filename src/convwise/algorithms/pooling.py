@@ -28,8 +28,8 @@ from ..arithmetic import PoolGeometry, adaptive_end, adaptive_start
 from ..kernels import pooling as _compiled
 from ._windows import FlatPhases, tap_window
 
-__all__ = ["max_pool", "avg_pool", "avg_pool_backward", "divisor", "scatter_by_index", "adaptive_avg_pool",
-           "adaptive_avg_pool_backward", "adaptive_max_pool"]
+__all__ = ["max_pool", "avg_pool", "avg_pool_backward", "lp_pool", "divisor", "scatter_by_index", "adaptive_avg_pool",
+           "adaptive_avg_pool_backward", "adaptive_max_pool", "torch_power"]
 
 # NaN and Inf propagate through pooling as in torch; NumPy must not warn about them.
 def _quiet():
@@ -219,9 +219,17 @@ def avg_pool(x: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, *, fn
 
 
 def avg_pool_backward(grad: np.ndarray, geometry: PoolGeometry, divide_by: np.ndarray, input_shape,
-                      *, fn: str = "avg_pool_backward") -> np.ndarray:
-    """Each output gradient, divided by its window's divisor, spread over the window's cells."""
+                      *, fn: str = "avg_pool_backward", compiled: tuple[bool, int | None] | None = None) -> np.ndarray:
+    """Each output gradient, divided by its window's divisor, spread over the window's cells.
+
+    ``compiled=(count_include_pad, divisor_override)`` lets the numba kernel answer once it is
+    loaded (it computes the divisor itself, and gathers in torch's order)."""
     require_steps(fn, math.prod(geometry.kernel_size), what="kernel taps")
+    if compiled is not None:
+        require_memory(fn, (math.prod(input_shape) + grad.size) * grad.itemsize, what="gradient and shares")
+        result = _compiled.avg_pool_backward(grad, geometry, *compiled, input_shape)
+        if result is not None:
+            return result
     with _quiet():
         share = np.divide(grad, divide_by, out=np.zeros_like(grad), where=divide_by != 0)
     extent = tuple(max(i + lo, (o - 1) * s + k_eff) for i, (lo, _), o, s, k_eff in
@@ -229,14 +237,24 @@ def avg_pool_backward(grad: np.ndarray, geometry: PoolGeometry, divide_by: np.nd
                        geometry.effective_kernel))
     require_memory(fn, math.prod(input_shape[:2]) * math.prod(extent) * grad.itemsize, what="padded gradient")
     buffer = np.zeros(tuple(input_shape[:2]) + extent, dtype=grad.dtype)
-    for tap in np.ndindex(*geometry.kernel_size):
-        buffer[(Ellipsis,) + tap_window(tap, geometry)] += share
+    with _quiet():                                          # inf + -inf in a cell is NaN, as in torch
+        for tap in np.ndindex(*geometry.kernel_size):
+            buffer[(Ellipsis,) + tap_window(tap, geometry)] += share
     inside = tuple(slice(lo, lo + i) for (lo, _), i in zip(geometry.padding, geometry.input_size))
     return np.ascontiguousarray(buffer[(Ellipsis,) + inside])
 
 
-def scatter_by_index(grad: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
-    """Add each output gradient into the input cell its index names (overlaps accumulate)."""
+def scatter_by_index(grad: np.ndarray, indices: np.ndarray, input_shape, *, fn: str = "max_pool_backward"
+                     ) -> np.ndarray:
+    """Add each output gradient into the input cell its index names (overlaps accumulate; an index
+    outside the plane, which torch reports for a window of padding only, adds nowhere)."""
+    require_memory(fn, math.prod(input_shape) * 8 + indices.size * 8, what="gradient")
+    compiled = _compiled.max_pool_backward(grad, indices, input_shape)     # the numba kernel, once it is loaded
+    return compiled if compiled is not None else _scatter_numpy(grad, indices, input_shape)
+
+
+def _scatter_numpy(grad: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
+    """:func:`scatter_by_index` by one ``bincount`` (accumulated in float64)."""
     n, c = input_shape[:2]
     plane = math.prod(input_shape[2:])
     per_plane = math.prod(indices.shape[2:])
@@ -248,6 +266,47 @@ def scatter_by_index(grad: np.ndarray, indices: np.ndarray, input_shape) -> np.n
         flat, weights = flat[valid], weights[valid]
     total = np.bincount(flat.reshape(-1), weights=weights.reshape(-1), minlength=n * c * plane)
     return total.astype(grad.dtype).reshape(tuple(input_shape))
+
+
+# --------------------------------------------------------------------------- power-average pooling
+
+
+def torch_power(x: np.ndarray, p: float) -> np.ndarray:
+    """``x ** p`` with torch's special exponents (``pow(tensor, scalar)``): 0.5 is ``sqrt`` and -0.5
+    ``1 / sqrt`` (so ``-inf`` gives NaN and ``-0`` gives ``-inf``), 2, 3, -1 and -2 products."""
+    one = x.dtype.type(1)
+    with _quiet():
+        if p == 0.5:
+            return np.sqrt(x)
+        if p == -0.5:
+            return one / np.sqrt(x)
+        if p == 2:
+            return x * x
+        if p == 3:
+            return x * x * x
+        if p == -1:
+            return one / x
+        if p == -2:
+            return one / (x * x)
+        return np.power(x, x.dtype.type(p))
+
+
+def lp_pool(x: np.ndarray, geometry: PoolGeometry, p: float, volume: int, *, fn: str = "lp_pool") -> np.ndarray:
+    """torch's ``lp_pool`` of ``x (N, C, *S)`` for a finite ``p`` (``geometry`` without padding or dilation)::
+
+        a = avg_pool(x ** p, ceil_mode's divisor);  y = (sign(a) * relu(abs(a)) * volume) ** (1 / p)
+
+    ``sign(a) * relu(abs(a))`` is ``a + 0`` (it turns ``-0`` into ``+0``, and keeps NaN)."""
+    require_memory(fn, x.shape[0] * x.shape[1] * math.prod(geometry.output_size) * x.itemsize + x.nbytes,
+                   what="output and powers")
+    require_steps(fn, math.prod(geometry.kernel_size), what="kernel taps")
+    compiled = _compiled.lp_pool(x, geometry, p, volume)      # the numba kernel, once it is loaded
+    if compiled is not None:
+        return compiled
+    powers = torch_power(x, p)
+    a = avg_pool(powers, geometry, divisor(geometry, True, None, x.dtype), fn=fn, compiled=(True, None))
+    with _quiet():
+        return torch_power(a * x.dtype.type(volume) + x.dtype.type(0), 1.0 / p)
 
 
 # --------------------------------------------------------------------------- adaptive pooling

@@ -1,6 +1,7 @@
 """Power-average pooling, as ``torch.nn.functional.lp_pool1d/2d/3d``, and its gradient.
 
-torch defines it through average pooling, and so does this module, step for step::
+torch defines it through average pooling, and so does this module, step for step (in one
+compiled pass, :func:`convwise.kernels.pool.lp_pool`, once it is loaded; NumPy until then)::
 
     a = avg_pool(x ** p, kernel_size, stride, padding=0, ceil_mode)
     y = (sign(a) * relu(abs(a)) * prod(kernel_size)) ** (1 / p)
@@ -21,8 +22,10 @@ import math
 import numpy as np
 
 from .. import arithmetic
+from ..algorithms import pooling as kernels
+from ._args import from_batched
 from ._dtypes import as_array, check_dtype
-from .pooling import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
+from .pooling import _input, avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
 
 __all__ = ["lp_pool1d", "lp_pool2d", "lp_pool3d", "lp_pool_nd", "lp_pool_nd_backward"]
 
@@ -50,8 +53,9 @@ def lp_pool_nd(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, s
             return max_pool_nd(np.abs(x), kernel_size, stride, 0, 1, ceil_mode, spatial=spatial, fn=fn)
         if p == -math.inf:
             return -max_pool_nd(-np.abs(x), kernel_size, stride, 0, 1, ceil_mode, spatial=spatial, fn=fn)
-        a = avg_pool_nd(np.power(x, x.dtype.type(p)), kernel_size, stride, 0, ceil_mode, spatial=spatial, fn=fn)
-        return np.power(a * x.dtype.type(volume), x.dtype.type(1.0 / p))
+    batched, unbatched = _input(x, spatial, fn)
+    geometry = arithmetic.pool_geometry(batched.shape[2:], kernel_size, stride, 0, 1, ceil_mode, fn=fn)
+    return from_batched(kernels.lp_pool(batched, geometry, p, volume, fn=fn), unbatched)
 
 
 def lp_pool_nd_backward(grad_output, input, norm_type, kernel_size, stride=None, ceil_mode=False, *, spatial: int,
@@ -80,19 +84,19 @@ def lp_pool_nd_backward(grad_output, input, norm_type, kernel_size, stride=None,
             grad = max_pool_nd_backward(g, sign * np.abs(x), indices, kernel_size, stride, 0, 1, ceil_mode,
                                         spatial=spatial, fn=fn)
             return grad * np.sign(x)          # d|x|/dx, with the two signs of -max(-|x|) cancelling
-        xp = np.power(x, x.dtype.type(p))
+        xp = kernels.torch_power(x, p)
         a = avg_pool_nd(xp, kernel_size, stride, 0, ceil_mode, spatial=spatial, fn=fn)
         if g.shape != a.shape:
             raise ValueError(f"{fn}: grad_output must have the forward output's shape {a.shape}, got {g.shape}")
         t = a * volume
-        grad_t = g * x.dtype.type(1.0 / p) * np.power(t, x.dtype.type(1.0 / p - 1.0))
+        grad_t = g * x.dtype.type(1.0 / p) * kernels.torch_power(t, 1.0 / p - 1.0)
         grad_rectified = grad_t * volume * np.sign(a)
         grad_a = np.where(np.abs(a) <= 0, x.dtype.type(0), grad_rectified) * np.sign(a)
         grad_xp = avg_pool_nd_backward(grad_a, xp, kernel_size, stride, 0, ceil_mode, True, None,
                                        spatial=spatial, fn=fn)
         if p == 0:
             return np.zeros_like(x)
-        return grad_xp * x.dtype.type(p) * np.power(x, x.dtype.type(p - 1.0))
+        return grad_xp * x.dtype.type(p) * kernels.torch_power(x, p - 1.0)
 
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):

@@ -84,7 +84,7 @@ def max_pool_nd_backward(grad_output, input, indices, kernel_size, stride, paddi
     geometry = arithmetic.pool_geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode, fn=fn)
     g = _grad(grad_output, x, unbatched, geometry.output_size, fn)
     idx = _indices(indices, g, unbatched, fn)
-    return from_batched(kernels.scatter_by_index(g, idx, x.shape), unbatched)
+    return from_batched(kernels.scatter_by_index(g, idx, x.shape, fn=fn), unbatched)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -211,7 +211,8 @@ def avg_pool_nd_backward(grad_output, input, kernel_size, stride, padding, ceil_
     geometry, divisor = _avg_setup(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                    divisor_override, fn)
     g = _grad(grad_output, x, unbatched, geometry.output_size, fn)
-    return from_batched(kernels.avg_pool_backward(g, geometry, divisor, x.shape, fn=fn), unbatched)
+    return from_batched(kernels.avg_pool_backward(g, geometry, divisor, x.shape, fn=fn,
+                                                  compiled=(bool(count_include_pad), divisor_override)), unbatched)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -344,7 +345,7 @@ def adaptive_max_pool_nd_backward(grad_output, input, indices, *, spatial: int,
     output_size = g.shape[1:] if unbatched else g.shape[2:]
     g = _grad(g, x, unbatched, tuple(output_size), fn)
     idx = _indices(indices, g, unbatched, fn)
-    return from_batched(kernels.scatter_by_index(g, idx, x.shape), unbatched)
+    return from_batched(kernels.scatter_by_index(g, idx, x.shape, fn=fn), unbatched)
 
 
 def adaptive_avg_pool1d(input, output_size):

@@ -20,8 +20,9 @@ loads instead of compiling.
 
 Kernels (name -> module function), each compiled for float32 and float64:
 ``conv_forward``, ``conv_transpose``, ``conv_weight_grad``, ``conv_weight_grad_planes`` (:mod:`.conv`), ``max_pool``,
-``avg_pool`` (:mod:`.pool`), ``winograd_filter``, ``winograd_input``, ``winograd_output``,
-``winograd_grad_output``, ``winograd_filter_grad`` (:mod:`.winograd`), ``im2col2d``, ``col2im2d`` (:mod:`.im2col`).
+``avg_pool``, ``lp_pool``, ``max_pool_backward``, ``avg_pool_backward`` (:mod:`.pool`), ``winograd_filter``,
+``winograd_input``, ``winograd_output``, ``winograd_grad_output``, ``winograd_filter_grad`` (:mod:`.winograd`),
+``im2col2d``, ``col2im2d`` (:mod:`.im2col`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ KERNELS = {
     "conv_weight_grad_planes": ("conv", "conv_weight_grad_planes"),
     "max_pool": ("pool", "max_pool"),
     "avg_pool": ("pool", "avg_pool"),
+    "lp_pool": ("pool", "lp_pool"),
+    "max_pool_backward": ("pool", "max_pool_backward"),
+    "avg_pool_backward": ("pool", "avg_pool_backward"),
     "winograd_filter": ("winograd", "winograd_filter"),
     "winograd_input": ("winograd", "winograd_input"),
     "winograd_output": ("winograd", "winograd_output"),
@@ -338,7 +342,11 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
     elif name == "max_pool":
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
         function(x, geo, True, np.zeros((1, 1, 1, 2), dtype=dtype), np.zeros((1, 1, 1, 2), dtype=np.int64))
-    else:
+    elif name == "lp_pool":
+        function(np.zeros((1, 1, 1, 2), dtype=dtype), geo, 2, 4, dtype.type(1), np.zeros((1, 1, 1, 2), dtype=dtype))
+    elif name == "max_pool_backward":
+        function(np.zeros((1, 2), dtype=dtype), np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2), dtype=dtype))
+    else:                                   # avg_pool, avg_pool_backward
         x = np.zeros((1, 1, 1, 2), dtype=dtype)
         function(x, geo, True, 0, np.zeros((1, 1, 1, 2), dtype=dtype))
 

@@ -1,4 +1,4 @@
-"""Max and average pooling through the compiled kernels, when they are loaded.
+"""Max, average and power-average pooling (and the max/avg gradients) through the compiled kernels, when loaded.
 
 ``convwise.functional.pooling`` asks these first; ``None`` means "not ready yet" (the
 kernel is loading in the background, or numba is unavailable) and the NumPy path
@@ -15,7 +15,11 @@ import numpy as np
 
 from . import launch, ready
 
-__all__ = ["avg_pool", "max_pool"]
+#: torch's special exponents of ``pow(tensor, scalar)`` -> the kernel's ``mode`` (:func:`convwise.kernels.pool._power`);
+#: any other exponent is mode 0, ``pow``
+POWER_MODES = {1.0: 1, 2.0: 2, 3.0: 3, 0.5: 4, -0.5: 5, -1.0: 6, -2.0: 7}
+
+__all__ = ["POWER_MODES", "avg_pool", "avg_pool_backward", "lp_pool", "max_pool", "max_pool_backward"]
 
 
 def _planes(x: np.ndarray) -> np.ndarray:
@@ -56,3 +60,46 @@ def avg_pool(x: np.ndarray, geometry, count_include_pad: bool, divisor_override:
     launch("avg_pool", _planes(x), _geo(geometry), bool(count_include_pad), int(divisor_override or 0),
            _planes(y), work=y.size * math.prod(geometry.kernel_size))
     return y
+
+
+def lp_pool(x: np.ndarray, geometry, p: float, volume: int):
+    """torch's ``lp_pool`` for a finite ``p`` (no padding, dilation 1), or ``None`` while the kernel is not ready.
+
+    Exponents without a special case (:data:`POWER_MODES`) are NumPy's ``power`` (SIMD) on
+    either side of the kernel."""
+    if not _usable(x, "lp_pool"):
+        return None
+    y = np.empty(x.shape[:2] + tuple(geometry.output_size), dtype=x.dtype)
+    scalar = x.dtype.type
+    inverse = 1.0 / p
+    mode, inverse_mode = POWER_MODES.get(p, 0), POWER_MODES.get(inverse, 0)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        source = x if mode else np.power(x, scalar(p))
+        launch("lp_pool", _planes(source), _geo(geometry), mode or 1, inverse_mode, scalar(volume), _planes(y),
+               work=y.size * math.prod(geometry.kernel_size))
+        if not inverse_mode:
+            np.power(y, scalar(inverse), out=y)
+    return y
+
+
+def max_pool_backward(grad: np.ndarray, indices: np.ndarray, input_shape):
+    """The input gradient of max pooling (``grad`` scattered through ``indices``), or ``None`` while not ready."""
+    if not _usable(grad, "max_pool_backward"):
+        return None
+    planes = input_shape[0] * input_shape[1]
+    gx = np.empty(tuple(input_shape), dtype=grad.dtype)
+    index = np.ascontiguousarray(indices, dtype=np.int64).reshape(planes, -1)
+    launch("max_pool_backward", np.ascontiguousarray(grad).reshape(planes, -1), index, gx.reshape(planes, -1),
+           work=gx.size + grad.size)
+    return gx
+
+
+def avg_pool_backward(grad: np.ndarray, geometry, count_include_pad: bool, divisor_override: int | None,
+                      input_shape):
+    """The input gradient of average pooling, or ``None`` while the kernel is not ready."""
+    if not _usable(grad, "avg_pool_backward"):
+        return None
+    gx = np.empty(tuple(input_shape), dtype=grad.dtype)
+    launch("avg_pool_backward", _planes(grad), _geo(geometry), bool(count_include_pad), int(divisor_override or 0),
+           _planes(gx), work=grad.size * math.prod(geometry.kernel_size))
+    return gx
