@@ -196,7 +196,7 @@ def _load_numba():
     except Exception as error:
         _failure = f"numba could not be imported ({type(error).__name__}: {error})"
         raise
-    if not getattr(parallel, "_is_initialized", False):
+    if not getattr(parallel, "_is_initialized", False) and "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
         numba.config.THREADING_LAYER = "default"
     _numba = numba
