@@ -123,3 +123,18 @@ def test_auto_backward_picks_winograd_for_dense_3x3_and_matches_torch(rng):
     ex, ew = torch.autograd.grad(F.conv2d(xt, wt, padding=1), (xt, wt), to_torch(dy).double())
     assert rel_error(gx, ex.numpy()) < 1e-4
     assert rel_error(gw, ew.numpy()) < 1e-4
+
+
+def test_weight_grad_chunks_side_by_side_agree(rng, monkeypatch):
+    """The two-thread path that runs chunks side by side (forced on a small layer) sums every chunk once."""
+    monkeypatch.setattr(winograd, "PARALLEL_CHUNK_FLOPS", 0)
+    x = rng.standard_normal((5, 6, 19, 23))
+    geometry = conv_geometry((19, 23), 3, 1, 1)
+    dy = rng.standard_normal((5, 4, 19, 23))
+    with cw.config(threads=1):
+        alone = winograd.weight_grad(x, dy, geometry, 2)
+    with cw.config(threads=2, workspace_mib=0.2):
+        chunks, threads = winograd._chunks(5, 5, 6 * 36 * 10 * 8, cw.get_config().workspace_bytes, 1)
+        assert threads == 2 and len(chunks) % 2 == 0 and len(chunks) >= 2
+        side = winograd.weight_grad(x, dy, geometry, 2)
+    np.testing.assert_allclose(side, alone, rtol=1e-12, atol=1e-12)
