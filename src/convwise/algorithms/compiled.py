@@ -202,6 +202,10 @@ WEIGHT_GRAD_FIXED_SECONDS = 2.5e-5
 #: strided transposed convolution (row kernel): per multiply-add, per inner (tap x row) loop
 TRANSPOSE_SECONDS = (8.3e-11, 8.2e-9)
 LAUNCH_SECONDS = 1e-5
+#: weight gradient over planes larger than the cache: every tap streams its runs from memory
+#: (1 x 1024 x 1024, 31 x 31 taps: 297 ms measured against 62 predicted without this term)
+CACHED_PLANE_BYTES = 2 * 2**20
+STREAM_BYTES_PER_SECOND = 12e9
 #: float64 halves the vector width: multiply-adds and copies take about twice as long
 FLOAT64_SLOWDOWN = 1.8
 
@@ -236,6 +240,9 @@ def cost(problem: Problem) -> float:
             fixed = WEIGHT_GRAD_FIXED_SECONDS
         per_mac, per_cell, per_loop = WEIGHT_GRAD_SECONDS if problem.kind == "weight_grad" else FORWARD_SECONDS
         work = slow * (loops * out[1] * wq * per_mac + filled * per_cell) + loops * per_loop
+        plane_bytes = 2 * out[1] * wq * problem.itemsize        # the planes kernel's two runs per tap
+        if problem.kind == "weight_grad" and plane_bytes > CACHED_PLANE_BYTES:
+            work += loops * plane_bytes / STREAM_BYTES_PER_SECOND
         items = g * og if problem.kind == "weight_grad" else n * g * out[0]
     else:
         forward_out = unit + tuple(geometry.input_size)

@@ -352,6 +352,11 @@ def cost(problem: Problem) -> float:
     tile = min(positions, max(1, TILE_TARGET_BYTES // max(1, c_in * taps * itemsize)))
     tiles = n * max(1, -(-positions // tile))
     copy = _cost.copy_seconds(n * c_in * taps * positions * itemsize, itemsize) + _cost.call_seconds(4 * tiles)
+    weights = _cost.CALIBRATION["gemm"]
+    if geometry.ndim == 2 and kernels.ready("im2col2d", problem.dtype, start=False):
+        copy *= weights["compiled_copy"]     # one compiled pass from the unpadded input
+    if groups == 1 and problem.kind == "forward":   # dense forward layers (calibrate.py, see calibration.json)
+        scale *= weights["scale"]
     if problem.kind == "weight_grad":     # dy (og x tile) @ columns^T (tile x cg*K): the long side is N
         return scale * (copy + _cost.gemm_seconds(og, tile, cg * taps, tiles * groups, itemsize))
     return scale * (copy + _cost.gemm_seconds(og, cg * taps, tile, tiles * groups, itemsize))
