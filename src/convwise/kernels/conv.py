@@ -142,35 +142,60 @@ def _fill_phases_flat(x, plane, h_in, w_in, sh, sw, ph, pw, phases, base, hq, wq
     """:func:`_fill_phases` on flat arrays: input plane ``x[plane:plane + h_in*w_in]`` into the
     phases at ``phases[base + (rh*sw + rw) * hq*wq + qy*wq + qx]``, with unsigned offsets (see
     :func:`_copy_run`). Only the input's cells are written; the padding stays as allocated (zero).
-    With stride 2 along rows both column phases of an input row are written in one loop of
-    paired loads (a strided loop per phase ran at a third of the speed: depthwise 144@56 s2)."""
+    Stride 2 along rows goes to :func:`_fill_phase_pairs`."""
+    if sw == 2:
+        _fill_phase_pairs(x, plane, h_in, w_in, sh, ph, pw, phases, base, hq, wq)
+        return
+    for rh in range(sh):
+        for rw in range(sw):
+            target = base + (rh * sw + rw) * hq * wq
+            lo, hi = _column_span(rw, sw, pw, w_in, wq)
+            if hi <= lo:
+                continue
+            y0 = rh - ph                                   # input row of qy = 0
+            first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
+            for qy in range(first, hq):
+                u = qy * sh + y0
+                if u >= h_in:
+                    break
+                _copy_run(x, plane + u * w_in + lo * sw + rw - pw, sw, phases, target + qy * wq + lo, hi - lo)
+
+
+@numba.njit(cache=True)
+def _fill_phase_pairs(x, plane, h_in, w_in, sh, ph, pw, phases, base, hq, wq):
+    """:func:`_fill_phases_flat` for stride 2 along rows: both column phases of an input row in one
+    loop of paired loads (a strided loop per phase ran at a third of the speed: depthwise 144@56 s2)."""
     size = hq * wq
+    lo0, hi0 = _column_span(0, 2, pw, w_in, wq)
+    lo1, hi1 = _column_span(1, 2, pw, w_in, wq)
+    both_lo, both_hi = max(lo0, lo1), min(hi0, hi1)
     for rh in range(sh):
         y0 = rh - ph                                       # input row of qy = 0
         first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
-        lo0, hi0 = _column_span(0, sw, pw, w_in, wq)
-        lo1, hi1 = _column_span(1, sw, pw, w_in, wq) if sw == 2 else (0, 0)
-        both_lo, both_hi = max(lo0, lo1), min(hi0, hi1)
-        paired = sw == 2 and both_hi > both_lo
+        target0 = base + rh * 2 * size
+        target1 = target0 + size
         for qy in range(first, hq):
             u = qy * sh + y0
             if u >= h_in:
                 break
             row = plane + u * w_in
-            for rw in range(sw):
-                lo, hi = _column_span(rw, sw, pw, w_in, wq)
-                target = base + (rh * sw + rw) * size + qy * wq
-                if paired:                                  # the part both phases share goes below
-                    if lo < both_lo:
-                        _copy_run(x, row + lo * sw + rw - pw, sw, phases, target + lo, both_lo - lo)
-                    if hi > both_hi:
-                        _copy_run(x, row + both_hi * sw + rw - pw, sw, phases, target + both_hi, hi - both_hi)
-                elif hi > lo:
-                    _copy_run(x, row + lo * sw + rw - pw, sw, phases, target + lo, hi - lo)
-            if paired:
-                target = base + rh * 2 * size + qy * wq
-                _copy_pairs(x, row + both_lo * 2 - pw, phases, target + both_lo, target + size + both_lo,
-                            both_hi - both_lo)
+            line = qy * wq
+            if both_hi <= both_lo:
+                if hi0 > lo0:
+                    _copy_run(x, row + lo0 * 2 - pw, 2, phases, target0 + line + lo0, hi0 - lo0)
+                if hi1 > lo1:
+                    _copy_run(x, row + lo1 * 2 + 1 - pw, 2, phases, target1 + line + lo1, hi1 - lo1)
+                continue
+            if lo0 < both_lo:
+                _copy_run(x, row + lo0 * 2 - pw, 2, phases, target0 + line + lo0, both_lo - lo0)
+            if hi0 > both_hi:
+                _copy_run(x, row + both_hi * 2 - pw, 2, phases, target0 + line + both_hi, hi0 - both_hi)
+            if lo1 < both_lo:
+                _copy_run(x, row + lo1 * 2 + 1 - pw, 2, phases, target1 + line + lo1, both_lo - lo1)
+            if hi1 > both_hi:
+                _copy_run(x, row + both_hi * 2 + 1 - pw, 2, phases, target1 + line + both_hi, hi1 - both_hi)
+            _copy_pairs(x, row + both_lo * 2 - pw, phases, target0 + line + both_lo, target1 + line + both_lo,
+                        both_hi - both_lo)
 
 
 @numba.njit(cache=True, inline="always")
