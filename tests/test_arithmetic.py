@@ -523,3 +523,14 @@ def test_conv_geometry_cache_keeps_validation_exact():
         ar.conv_geometry((2, 2), 5)
     with pytest.raises(ValueError, match="exceeds padded input"):
         ar.conv_geometry((2, 2), 5)
+
+
+def test_conv_transpose_geometry_cache_is_separate_and_exact():
+    from convwise.arithmetic import geometry
+
+    first = ar.conv_transpose_geometry((7, 7), 4, 2, 1)
+    assert ar.conv_transpose_geometry((7, 7), 4, 2, 1) is first
+    assert ar.conv_geometry((7, 7), 4, 2, 1) != first                          # its own key space
+    assert geometry._key(("transpose", (7, 7), 4, 2, 1, 0, 1)) != geometry._key(((7, 7), 4, 2, 1, 0))
+    with pytest.raises(TypeError, match="stride"):
+        ar.conv_transpose_geometry((7, 7), 4, True, 1)

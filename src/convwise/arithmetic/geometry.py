@@ -52,6 +52,15 @@ _CACHE: dict = {}
 _CACHE_SIZE = 1024
 
 
+def _remember(key, geometry) -> None:
+    """Keep ``geometry`` under ``key`` (not when ``None``); a full cache starts over."""
+    if key is None:
+        return
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    _CACHE[key] = geometry
+
+
 def _key(value):
     """A hashable key that tells apart every argument validation could treat differently (its
     type included: ``True`` and ``1`` get different keys), or ``None`` (not cached)."""
@@ -75,8 +84,7 @@ def conv_geometry(input_size, kernel_size, stride=1, padding=0, dilation=1, *, f
     geometry = _CACHE.get(key) if key is not None else None
     if geometry is None:
         geometry = _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn)
-        if key is not None and len(_CACHE) < _CACHE_SIZE:
-            _CACHE[key] = geometry
+        _remember(key, geometry)
     return geometry
 
 
@@ -160,11 +168,21 @@ def check_output_padding(output_padding, stride=1, dilation=1, *, ndim: int = 1,
 
 def conv_transpose_geometry(input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
                             *, fn: str = "conv_transpose") -> TransposeGeometry:
-    """Validate a transposed convolution and compute its output size.
+    """Validate a transposed convolution and compute its output size (cached as :func:`conv_geometry`).
 
     >>> conv_transpose_output_size(28, kernel_size=4, stride=2, padding=1)
     (56,)
     """
+    key = _key(("transpose", input_size, kernel_size, stride, padding, output_padding, dilation))
+    geometry = _CACHE.get(key) if key is not None else None
+    if geometry is None:
+        geometry = _conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding, dilation, fn)
+        _remember(key, geometry)
+    return geometry
+
+
+def _conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding, dilation,
+                             fn: str) -> TransposeGeometry:
     size = _sizes(input_size, fn=fn, name="input size")
     ndim = len(size)
     kernel = ntuple(kernel_size, ndim, fn=fn, name="kernel_size", minimum=1)
