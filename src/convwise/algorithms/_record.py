@@ -9,6 +9,7 @@ why it cannot run a problem, and how long it would take. The selector
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,8 +134,13 @@ def make_problem(kind: str, x_shape, w_shape, geometry, groups: int, dtype, *, f
     """A :class:`Problem` from loose arguments (shapes as tuples, dtype by name)."""
     if kind not in KINDS:
         raise ValueError(f"make_problem: kind must be one of {KINDS}, got kind={kind!r}")
-    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    name = dtype if isinstance(dtype, str) else _dtype_name(dtype)
     return Problem(kind, _ints(x_shape), _ints(w_shape), geometry, int(groups), name, finite, tame)
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype) -> str:
+    return np.dtype(dtype).name
 
 
 def _ints(shape) -> tuple[int, ...]:

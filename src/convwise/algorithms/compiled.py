@@ -146,7 +146,7 @@ MAX_GROUP_PRODUCT = 1024
 
 def why_ineligible(problem: Problem) -> str | None:
     """``None`` when the kernel can run ``problem`` now, else the reason (and start loading it)."""
-    dtype = np.dtype(problem.dtype).name
+    dtype = problem.dtype                      # a dtype name
     if dtype not in kernels.DTYPES:
         return f"it runs float32 and float64 only, got dtype={dtype}"
     cg, og = _group_channels(problem)

@@ -28,6 +28,7 @@ Kernels (name -> module function), each compiled for float32 and float64:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import threading
@@ -99,8 +100,9 @@ def on_ready(listener: Callable[[], None]) -> None:
     _listeners.append(listener)
 
 
+@functools.lru_cache(maxsize=64)
 def _dtype_name(dtype) -> str:
-    return np.dtype(dtype).name
+    return np.dtype(dtype).name           # (a Python-level property in NumPy 2: cached, as every call asks)
 
 
 _disabled = 0
@@ -376,6 +378,12 @@ def threads(work: float | None = None) -> int:
 
 def launch(name: str, *args, work: float | None = None):
     """Run a ready kernel with :func:`threads` ``(work)`` numba threads."""
+    count = threads(work)
     with _serial:
-        _numba.set_num_threads(threads(work))
+        if getattr(_launch_threads, "count", None) != count:     # numba's setting is per thread, as is this
+            _numba.set_num_threads(count)
+            _launch_threads.count = count
         return get(name)(*args)
+
+
+_launch_threads = threading.local()
