@@ -73,46 +73,6 @@ def _dot(a, start, stride, b, n, total):
     return total
 
 
-@numba.njit(cache=True)
-def _fill_phases(plane, sh, sw, ph, pw, phases, wq):
-    """Copy ``plane (H, W)`` into its zero-padded stride phases: phase ``(rh, rw)`` holds
-    padded cell ``(qy*sh + rh, qx*sw + rw)`` at flat ``qy*wq + qx``.
-
-    Only the cells of the input are written: the padding cells of ``phases`` are zeroed
-    once when it is allocated, and every plane of a call has the same geometry.
-    """
-    h_in, w_in = plane.shape
-    hq = phases.shape[1] // wq
-    for rh in range(sh):
-        for rw in range(sw):
-            target = phases[rh * sw + rw]
-            x0 = rw - pw                                   # input column of qx = 0
-            lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
-            top = w_in - 1 - x0
-            hi = min(wq, top // sw + 1) if top >= 0 else 0
-            if hi <= lo:
-                continue
-            y0 = rh - ph                                   # input row of qy = 0
-            first = 0 if y0 >= 0 else (-y0 + sh - 1) // sh
-            for qy in range(first, hq):
-                u = qy * sh + y0
-                if u >= h_in:
-                    break
-                _axpy_copy(target[qy * wq + lo:qy * wq + hi], plane[u], lo * sw + x0, sw, hi - lo)
-
-
-@numba.njit(cache=True, inline="always")
-def _axpy_copy(out, src, start, stride, n):
-    if stride == 1:
-        seg = src[start:start + n]
-        for j in range(n):
-            out[j] = seg[j]
-    else:
-        seg = src[start::stride]
-        for j in range(n):
-            out[j] = seg[j]
-
-
 @numba.njit(cache=True, inline="always")
 def _tap(plane, ty, tx, sh, sw, dh, dw, wq, length):
     """The flat run of padded-phase ``plane`` that tap ``(ty, tx)`` reads for every (wide) output."""
@@ -139,10 +99,12 @@ def _taps3x3(acc, plane, weight, sh, sw, dh, dw, wq, length):
 
 @numba.njit(cache=True)
 def _fill_phases_flat(x, plane, h_in, w_in, sh, sw, ph, pw, phases, base, hq, wq):
-    """:func:`_fill_phases` on flat arrays: input plane ``x[plane:plane + h_in*w_in]`` into the
-    phases at ``phases[base + (rh*sw + rw) * hq*wq + qy*wq + qx]``, with unsigned offsets (see
-    :func:`_copy_run`). Only the input's cells are written; the padding stays as allocated (zero).
-    Stride 2 along rows goes to :func:`_fill_phase_pairs`."""
+    """Copy the input plane ``x[plane:plane + h_in*w_in]`` (flat) into its zero-padded stride phases:
+    phase ``(rh, rw)`` holds padded cell ``(qy*sh + rh, qx*sw + rw)`` at
+    ``phases[base + (rh*sw + rw) * hq*wq + qy*wq + qx]``. Unsigned offsets (see :func:`_copy_run`).
+    Only the input's cells are written: the padding cells are zeroed once when ``phases`` is
+    allocated, and every plane of a call has the same geometry. Stride 2 along rows goes to
+    :func:`_fill_phase_pairs`."""
     if sw == 2:
         _fill_phase_pairs(x, plane, h_in, w_in, sh, ph, pw, phases, base, hq, wq)
         return
@@ -428,7 +390,7 @@ def conv_weight_grad_planes(x, dy, geo, groups, workers, dw_out):
     real input cells by zero, which is exact only when those cells are finite (the caller
     checks; ``0 * inf`` would be NaN).
     """
-    n, d_in = x.shape[0], x.shape[2]
+    n, c_in, d_in, h_in, w_in = x.shape
     _, c_out, d_out, h_out, w_out = dy.shape
     _, cg, kd, kh, kw = dw_out.shape
     og = c_out // groups
@@ -436,6 +398,7 @@ def conv_weight_grad_planes(x, dy, geo, groups, workers, dw_out):
     wq = w_out + ((kw - 1) * dw) // sw
     hq = h_out + ((kh - 1) * dh) // sh + 1
     length = h_out * wq
+    flat_x = x.reshape(x.size)
     phases = np.zeros((workers, sh * sw, hq * wq), dtype=x.dtype)      # padding cells stay zero
     wide = np.zeros((workers, length), dtype=x.dtype)                   # extra columns stay zero
     for worker in prange(workers):
@@ -458,7 +421,9 @@ def conv_weight_grad_planes(x, dy, geo, groups, workers, dw_out):
                             iz = oz * sd - pd + tz * dd
                             if iz < 0 or iz >= d_in:
                                 continue
-                            _fill_phases(x[b, first + c, iz], sh, sw, ph, pw, mine, wq)
+                            plane = ((b * c_in + first + c) * d_in + iz) * h_in * w_in
+                            _fill_phases_flat(flat_x, plane, h_in, w_in, sh, sw, ph, pw, mine.reshape(mine.size), 0,
+                                              hq, wq)
                             for ty in range(kh):
                                 for tx in range(kw):
                                     run = _tap(mine, ty, tx, sh, sw, dh, dw, wq, length)

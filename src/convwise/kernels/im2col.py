@@ -20,20 +20,9 @@ import numba
 import numpy as np
 from numba import prange
 
+from .conv import _copy_run
+
 __all__ = ["im2col2d"]
-
-
-@numba.njit(cache=True, inline="always")
-def _strided_copy(src, start, step, dst, first, count):
-    """``dst[first + j] = src[start + j*step]`` for ``j < count``, with unsigned offsets (a signed
-    index costs a wraparound check that stops the loop from vectorising)."""
-    start, step, first = np.uint64(start), np.uint64(step), np.uint64(first)
-    if step == 1:
-        for j in range(np.uint64(count)):
-            dst[first + j] = src[start + j]
-    else:
-        for j in range(np.uint64(count)):
-            dst[first + j] = src[start + j * step]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -63,7 +52,7 @@ def im2col2d(x, geo, n0, row0, cols):
                     flat_cols[out:out + w_out] = 0.0
                     continue
                 flat_cols[out:out + lo] = 0.0
-                _strided_copy(flat_x, plane + iy * w_in + x0 + lo * sw, sw, flat_cols, out + lo, hi - lo)
+                _copy_run(flat_x, plane + iy * w_in + x0 + lo * sw, sw, flat_cols, out + lo, hi - lo)
                 flat_cols[out + hi:out + w_out] = 0.0
     return cols
 
