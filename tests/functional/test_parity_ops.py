@@ -242,3 +242,14 @@ def test_new_ops_refuse_work_over_the_memory_budget():
             cf.max_unpool2d(y, i, 2, output_size=(4000, 4000))
         with pytest.raises(ValueError, match="max_unpool2d: needs .* of memory"):
             cf.max_unpool2d(y, i, 2000, stride=2000)
+
+
+@pytest.mark.parametrize("norm_type", [0, 0.0, np.float32(0), float("nan")])
+def test_lp_pool_refuses_a_zero_or_nan_norm(norm_type):
+    """torch divides by norm_type (ZeroDivisionError for 0; NaN everywhere for NaN): a ValueError here,
+    naming the function and the value, for both the forward and the gradient."""
+    x = np.ones((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"lp_pool2d: norm_type must be non-zero and not NaN.*norm_type="):
+        cf.lp_pool2d(x, norm_type, 2)
+    with pytest.raises(ValueError, match="norm_type must be non-zero"):
+        cf.lp_pool_nd_backward(np.ones((1, 1, 2, 2), np.float32), x, norm_type, 2, spatial=2)

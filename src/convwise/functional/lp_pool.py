@@ -32,6 +32,9 @@ __all__ = ["lp_pool1d", "lp_pool2d", "lp_pool3d", "lp_pool_nd", "lp_pool_nd_back
 def _norm(norm_type, fn: str) -> float:
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: norm_type must be a real number, got {type(norm_type).__name__} {norm_type!r}")
+    if norm_type == 0 or math.isnan(norm_type):      # torch divides by it (ZeroDivisionError) or returns NaN
+        raise ValueError(f"{fn}: norm_type must be non-zero and not NaN (the result is a 1/norm_type power), "
+                         f"got norm_type={norm_type!r}")
     return float(norm_type)
 
 
