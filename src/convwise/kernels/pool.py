@@ -39,6 +39,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .conv import _column_span
+
 __all__ = ["avg_pool", "avg_pool_backward", "lp_pool", "max_pool", "max_pool_backward"]
 
 
@@ -129,9 +131,7 @@ def avg_pool(x, geo, count_include_pad, override, y):
                 src = x[p, iz, iy]
                 for tx in range(kw):
                     offset = tx - pw
-                    lo = 0 if offset >= 0 else (-offset + sw - 1) // sw
-                    top = w_in - 1 - offset
-                    hi = min(w_out, top // sw + 1) if top >= 0 else 0
+                    lo, hi = _column_span(tx, sw, pw, w_in, w_out)
                     if hi <= lo:
                         continue
                     seg = src[lo * sw + offset::sw]
@@ -321,9 +321,7 @@ def avg_pool_backward(grad, geo, count_include_pad, override, gx):
                 out = np.uint64(((plane * d_out + oz) * h_out + oy) * w_out)
                 for tx in range(kw - 1, -1, -1):               # later taps are earlier windows
                     offset = tx - pw
-                    lo = 0 if offset >= 0 else (-offset + sw - 1) // sw
-                    top = w_in - 1 - offset
-                    hi = min(w_out, top // sw + 1) if top >= 0 else 0
+                    lo, hi = _column_span(tx, sw, pw, w_in, w_out)
                     if hi <= lo:
                         continue
                     first = row + np.uint64(lo * sw + offset)
