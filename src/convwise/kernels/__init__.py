@@ -250,7 +250,8 @@ def _prepare(name: str, dtype: str) -> None:
     try:
         numba = _load_numba()
         function = get(name)
-        with _passive_openmp():
+        with _passive_openmp(), _serial:
+            numba.set_num_threads(1)      # no OpenMP team for the loading thread (see _passive_openmp)
             _tiny_call(name, function, np.dtype(dtype))
         if numba.threading_layer() == "workqueue":
             _serial = threading.Lock()
