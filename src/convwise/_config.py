@@ -245,8 +245,10 @@ def set_config(*, threads: int | None = None, workspace_mib: float | None = None
         _apply_threads(current.threads)
     if "workspace_mib" in changes and current.workspace_mib != previous.workspace_mib:
         from ._workspace import release
+        from .algorithms import _filter_cache
 
         release()                       # a smaller budget should not leave a larger buffer held
+        _filter_cache.clear()           # nor transforms kept under the larger one
     return previous
 
 
@@ -273,8 +275,10 @@ def config(*, threads: int | None = None, workspace_mib: float | None = None,
     resized = "workspace_mib" in changes and changes["workspace_mib"] != before.workspace_mib
     if resized:
         from ._workspace import release
+        from .algorithms import _filter_cache
 
         release()                       # scratch buffers are sized for the old budget
+        _filter_cache.clear()
     try:
         yield get_config()
     finally:

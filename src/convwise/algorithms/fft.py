@@ -55,7 +55,7 @@ from numpy.lib.stride_tricks import as_strided
 from .._config import get_config
 from .._workspace import scratch, with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
-from . import _cost, _fft_plan, _parallel
+from . import _cost, _fft_plan, _filter_cache, _parallel
 from ._parallel import plan_tiles
 from ._record import Algorithm, Problem
 from ._windows import direct_operands, phase_split
@@ -155,6 +155,10 @@ def _kernel_spectrum(wp, lengths, cdtype, use_dft, threads, pad):
     return out.reshape(freq_shape + (c_out, c_g))
 
 
+def _tile_rows_bytes(row_bytes: int, samples: int, rows: int) -> int:
+    return samples * rows * row_bytes
+
+
 def _gather(x, start, stride, region, dims):
     """Zero-padded phase-domain block of ``x``: ``(b, C * prod(s), *region_lengths)``.
 
@@ -184,7 +188,7 @@ def _polyphase(buffer, stride):
     return split.reshape(split.shape[0], -1, *split.shape[2 + len(stride):])
 
 
-def correlate(x, weight, start, output_size, stride, dilation, groups):
+def correlate(x, weight, start, output_size, stride, dilation, groups, *, keep_spectrum: bool = False):
     """``y[n, o, j] = sum_{c, k} x[n, g(o)*C_g + c, start + j*stride + k*dilation] * weight[o, c, k]``.
 
     ``x``: ``(N, C_in, *S)``; ``weight``: ``(C_out, C_in/groups, *K)``; ``start`` (per
@@ -206,7 +210,9 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
     threads = get_config().threads
     chosen = _fft_plan.plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, budget)
     if chosen is None:
-        smallest = _fft_plan.plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, 1 << 62)[2]
+        unlimited = _fft_plan.plan(n, channels, c_out, groups, tuple(q), tuple(output_size), csize // 2, 1 << 62)
+        assert unlimited is not None                 # without a budget some plan always exists
+        smallest = unlimited[2]
         raise ValueError(f"fft convolution needs at least {smallest / 2**20:.1f} MiB of workspace, more than "
                          f"the configured workspace_mib={get_config().workspace_mib:g}")
     lengths = chosen[1]
@@ -239,7 +245,12 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
         with scratch() as pad:                      # this chunk's filter spectra, reused buffer
             g0, g1 = co0 // c_out_g, (co1 - 1) // c_out_g + 1                          # groups touched
             chunk_g = g1 - g0
-            spectrum = _kernel_spectrum(wp[co0:co1], lengths, cdtype, use_dft, threads, pad)  # (*F, co, cg)
+            if keep_spectrum and len(chunks) == 1:      # the caller's weights: kept for the next call
+                key = ("fft", lengths, np.dtype(cdtype).str, tuple(stride), tuple(dilation), groups, use_dft)
+                spectrum = _filter_cache.transform(
+                    weight, key, functools.partial(_kernel_spectrum, wp, lengths, cdtype, use_dft, threads, pad))
+            else:
+                spectrum = _kernel_spectrum(wp[co0:co1], lengths, cdtype, use_dft, threads, pad)  # (*F, co, cg)
             spectrum = spectrum.reshape(freqs, chunk_g, (co1 - co0) // chunk_g, c_in_g)      # (F, g, co, cg)
             x_groups = x[:, g0 * c_in_orig_g:g1 * c_in_orig_g]
             row_bytes = row_tiles * _fft_plan.tile_bytes(chunk_g * c_in_g, co1 - co0, points, freqs, csize // 2)
@@ -249,7 +260,7 @@ def correlate(x, weight, start, output_size, stride, dilation, groups):
             # efficient GEMM where the budget allows
             wide = row_bytes * -(-_fft_plan.MIN_COLUMNS // max(row_tiles, 1))
             target = min(available // workers, max(_fft_plan.FFT_CHUNK_BYTES, wide))
-            pieces = plan_tiles(n, tiles[0], lambda b, r, size=row_bytes: b * r * size, target, workers)
+            pieces = plan_tiles(n, tiles[0], functools.partial(_tile_rows_bytes, row_bytes), target, workers)
             _parallel.run([functools.partial(_block, x_groups, spectrum, loop, y, (co0, co1), batch, rows, geometry)
                           for batch, rows in pieces], workers)
     return y
@@ -380,9 +391,13 @@ def _scatter(source, target, tile_shape, blocks):
 # --------------------------------------------------------------------------- registry signatures
 
 
-def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, *,
+            keep_spectrum: bool = True) -> np.ndarray:
+    """``keep_spectrum``: the filter spectra of the caller's ``weight`` are kept for its next call
+    (:mod:`convwise.algorithms._filter_cache`: used only while the weight's bytes are unchanged)."""
     start = tuple(-lo for lo, _ in geometry.padding)
-    return correlate(x, weight, start, geometry.output_size, geometry.stride, geometry.dilation, groups)
+    return correlate(x, weight, start, geometry.output_size, geometry.stride, geometry.dilation, groups,
+                     keep_spectrum=keep_spectrum)
 
 
 def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, groups: int) -> np.ndarray:
@@ -390,7 +405,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(operands[0], operands[1], operands[2], groups)
+    return forward(operands[0], operands[1], operands[2], groups, keep_spectrum=False)   # a new flipped array
 
 
 def weight_grad(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:

@@ -54,7 +54,7 @@ from .. import kernels
 from .._config import SMALL_GEMM_FLOPS, get_config, small_gemm_threads
 from .._workspace import with_scratch
 from ..arithmetic import ConvGeometry, TransposeGeometry, transpose_as_direct
-from . import _cost
+from . import _cost, _filter_cache
 from ._parallel import plan_tiles, run
 from ._record import Algorithm, Problem
 from ._windows import direct_operands
@@ -212,12 +212,15 @@ def _scratch_per_tile(c_in, c_out, m, itemsize):
     return itemsize * (c_in * (m * m + 2 * a * a) + c_out * (a * a + 2 * m * m))
 
 
-def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, *, tile: int | None = None) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, *, tile: int | None = None,
+            keep_filters: bool = True) -> np.ndarray:
+    """``keep_filters``: the compiled path keeps the caller's filter transform for its next call
+    (:mod:`convwise.algorithms._filter_cache`, used only while the weight's bytes are unchanged)."""
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     m = tile or tile_size(x.shape, weight.shape, geometry, groups, x.dtype)
     if m == 4 and fused(x.dtype):
-        return _forward_fused(x, weight, geometry, groups)
+        return _forward_fused(x, weight, geometry, groups, keep_filters)
     out_h, out_w = geometry.output_size
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
     u = filter_transform(weight, groups, m, x.dtype)                                  # (a*a, g, co, cg)
@@ -276,7 +279,8 @@ def _tile_rows(pad, x, u, y, batch, rows, lows, m, kb, ka, groups, sizes):
         target[...] = grid[:, :, :last - first, :out_w]
 
 
-def _forward_fused(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def _forward_fused(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int,
+                   keep_filters: bool = False) -> np.ndarray:
     """F(4x4, 3x3) with the compiled transforms (:mod:`convwise.kernels.winograd`): the filter
     transform, then per chunk of (samples, tile rows) one input-transform pass straight from
     ``x``, the batched GEMM (BLAS) and one output-transform pass straight into ``y``."""
@@ -286,9 +290,10 @@ def _forward_fused(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, gr
     tiles_h, span = -(-out_h // 4), -(-out_w // 4) + 1           # + 1: the transforms' slack column
     constants = _constants(x.dtype)
     x = np.ascontiguousarray(x)
-    filters = weight.reshape(-1, 3, 3)
-    u = np.empty((36, filters.shape[0]), dtype=x.dtype)
-    kernels.launch("winograd_filter", np.ascontiguousarray(filters), constants, u, work=36 * 20 * u.shape[1])
+    if keep_filters:
+        u = _filter_cache.transform(weight, ("winograd", 4), lambda: _filter_transform_fused(weight, constants))
+    else:
+        u = _filter_transform_fused(weight, constants)
     u = u.reshape(36, groups, c_out // groups, c_in // groups)
     y = np.empty((n, c_out, out_h, out_w), dtype=x.dtype)
     budget = max(get_config().workspace_bytes - u.nbytes, get_config().workspace_bytes // 4)
@@ -322,6 +327,14 @@ def _chunks(n: int, tiles_h: int, per_row: int, budget: int, flops: int):
 
 #: GEMM flops of a Winograd call below which its chunks are not run side by side
 PARALLEL_CHUNK_FLOPS = 20e6
+
+
+def _filter_transform_fused(weight: np.ndarray, constants: np.ndarray) -> np.ndarray:
+    """``U = G g G^T`` of every filter, ``(36, C_out * C_in/g)``, by the compiled kernel."""
+    filters = np.ascontiguousarray(weight.reshape(-1, 3, 3))
+    u = np.empty((36, filters.shape[0]), dtype=weight.dtype)
+    kernels.launch("winograd_filter", filters, constants, u, work=36 * 20 * u.shape[1])
+    return u
 
 
 @with_scratch
@@ -426,7 +439,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(operands[0], operands[1], operands[2], groups)
+    return forward(operands[0], operands[1], operands[2], groups, keep_filters=False)   # a new flipped array
 
 
 RECORD = Algorithm("winograd", exact=False, why_ineligible=why_ineligible, cost=cost, forward=forward,
