@@ -35,6 +35,13 @@ N(0,1) data, larger on data of mixed scales, so float32 uses F(4x4) only up to
 the tile with the lower modelled cost (F(2x2) wins when the filter transform, ``a^2``
 values per filter, or too few tiles per GEMM dominate: small images, many channels).
 
+Compiled transforms (:mod:`convwise.kernels.winograd`): once loaded, F(4x4) runs its filter, input
+and output transforms as one parallel numba pass each, straight from ``x`` and into ``y``
+(:func:`_forward_fused`; 64->64 56x56, one thread: 0.65 ms of transforms against ~1.3 ms here), the
+filter transform is kept between calls with the same weights (:mod:`._filter_cache`), and the record
+gains a weight gradient, the adjoint of F(4x4) in the filter (:func:`weight_grad`); the NumPy stages
+below answer until then.
+
 Cost (:func:`cost`, seconds): the batched GEMM at the GEMM rate, the ``K = a^2`` transform
 GEMMs, every element copied (padding, tile gather, output scatter, filter transform) and
 a fixed cost per small GEMM call; the weights are in ``calibration.json`` ("winograd")
@@ -112,8 +119,8 @@ def fused(dtype, names=FUSED_KERNELS) -> bool:
 def tile_size(x_shape, w_shape, geometry: ConvGeometry, groups: int, dtype) -> int:
     """Output tile edge ``m``: 2 where accuracy says so (float32 with more than
     :data:`F4_MAX_CHANNELS` input channels per group) or outputs are smaller than 4;
-    4 when the compiled transforms are ready (:func:`fused`: they cost a fraction of the
-    NumPy ones); otherwise whichever of 2 and 4 has the lower modelled cost (:func:`cost`)."""
+    otherwise whichever of 2 and 4 has the lower modelled cost (:func:`_tile_cost`), F(4x4) priced
+    with the compiled transforms when they are ready (:func:`fused`: a fraction of the NumPy ones)."""
     c_in_g = x_shape[1] // groups
     if np.dtype(dtype) == np.float32 and c_in_g > F4_MAX_CHANNELS:
         return 2
