@@ -106,3 +106,34 @@ def test_same_padding_with_stride_is_refused_and_without_is_tiled():
         cwd.apply_model(strided, da.from_array(x, chunks=5))
     model = cwo.load(one_node("Conv", x.shape, {"auto_pad": "SAME_LOWER"}, weights=[w]))
     assert rel_error(cwd.apply_model(model, da.from_array(x, chunks=4)).compute(), model(x)) <= BOUND
+
+
+def test_cli_apply_runs_an_onnx_file_chunk_by_chunk(tmp_path):
+    """``convwise apply x.npy --model net.onnx``: the graph tiled over chunks equals the in-memory graph
+    (and ONNX Runtime's reading of the same file); a graph that is not fully convolutional is one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import zarr
+
+    torch.manual_seed(0)
+    export(randomise_batch_norms(TwoBranch()), (1, 2, 40, 36), tmp_path / "net.onnx")
+    x = np.random.default_rng(1).standard_normal((2, 2, 40, 36)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "convwise", "apply", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    result = cli("x.npy", "--model", "net.onnx", "--output", "y.zarr", "--chunk", "11", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    model = cwo.load(tmp_path / "net.onnx")
+    expected = np.concatenate([model(x[i:i + 1]) for i in range(2)])
+    assert rel_error(zarr.open_array(str(tmp_path / "y.zarr"), mode="r")[:], expected) <= BOUND
+    result = cli("x.npy", "--model", "net.onnx", "--bias", "x.npy", "--output", "z.zarr")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "--bias" in result.stderr
+    assert not (tmp_path / "z.zarr").exists()

@@ -2,6 +2,7 @@
 
     convwise apply scan.npy --weight w.npy --bias b.npy --padding 1 --output out.zarr --chunk 512
     convwise apply scan.zarr --model weights.npz --output out.zarr --scheduler tcp://10.0.0.5:8786
+    convwise apply scan.npy --model unet.onnx --output out.zarr
 
 The input (``.npy`` or Zarr, ``(N, C, *spatial)`` or ``(C, *spatial)``) is read lazily in
 chunks of ``--chunk`` cells per spatial axis, processed by :mod:`convwise.dask` (halos
@@ -24,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("input", metavar="INPUT", help="input array: .npy file or Zarr array")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--weight", metavar="W.npy", help="convolution weight (C_out, C_in/groups, *kernel)")
-    what.add_argument("--model", metavar="MODEL.npz", help="a model saved by `convwise train --out`")
+    what.add_argument("--model", metavar="MODEL",
+                      help="a model saved by `convwise train --out` (.npz) or an ONNX file (.onnx)")
     parser.add_argument("--bias", metavar="B.npy", help="convolution bias (C_out,)")
     parser.add_argument("--stride", default="1", help="int or comma list, e.g. 2 or 2,1 (default 1)")
     parser.add_argument("--padding", default="0", help="int, comma list, 'same' or 'valid' (default 0)")
@@ -76,8 +78,17 @@ def _build(args):
         for flag in ("bias",):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag} applies to --weight only, not to --model")
-        model, _ = load(args.model)
-        spatial = next((len(g.kernel_size) for g in cwd.layer_geometries(model) if g.kind != "pointwise"), 2)
+        if str(args.model).lower().endswith(".onnx"):
+            from ..onnx import load as load_onnx
+
+            model = load_onnx(args.model, fn="apply")
+            if len(model.input_shapes) != 1 or model.input_shapes[0] is None or len(model.input_shapes[0]) < 3:
+                raise ValueError(f"apply: --model {args.model} must have one (N, C, *spatial) input, got input "
+                                 f"shapes {model.input_shapes}")
+            spatial = len(model.input_shapes[0]) - 2
+        else:
+            model, _ = load(args.model)
+            spatial = next((len(g.kernel_size) for g in cwd.layer_geometries(model) if g.kind != "pointwise"), 2)
     else:
         weight = _load_npy(args.weight, "--weight")
         spatial = weight.ndim - 2
