@@ -224,3 +224,26 @@ def test_a_numba_failure_is_a_reason_not_an_error(monkeypatch):
     assert rel_error(cw.conv2d(x, w, padding=1, groups=8), expected) <= 1e-12        # another algorithm answers
     assert rel_error(cw.max_pool2d(x, 2), F.max_pool2d(to_torch(x), 2).numpy()) == 0.0
     select.clear_cache()
+
+
+def test_warmup_in_this_thread_leaves_launches_on_the_configured_threads():
+    """Loading a kernel in the calling thread runs its first call on one numba thread; the next launch
+    from that thread must still use the configured thread count."""
+    numba = pytest.importorskip("numba")
+    expected = min(2, numba.config.NUMBA_NUM_THREADS)
+    with cw.config(threads=2):
+        kernels.launch("conv_forward", *_tiny_forward(), work=10**9)     # this thread now runs on 2
+        assert numba.get_num_threads() == expected
+        kernels._ready.discard(("avg_pool", "float64"))
+        kernels._prepare("avg_pool", "float64")             # reloads in this thread (from the disk cache)
+        assert numba.get_num_threads() == 1
+        kernels.launch("conv_forward", *_tiny_forward(), work=10**9)
+        assert numba.get_num_threads() == expected
+
+
+def _tiny_forward():
+    x = np.zeros((1, 1, 1, 4, 4), np.float32)
+    w = np.zeros((1, 1, 1, 3, 3), np.float32)
+    y = np.zeros((1, 1, 1, 2, 2), np.float32)
+    geo = np.array((1, 1, 1, 1, 1, 1, 0, 0, 0), np.int64)
+    return x, w, geo, 1, 1, 1, y

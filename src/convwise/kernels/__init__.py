@@ -251,7 +251,10 @@ def _prepare(name: str, dtype: str) -> None:
         numba = _load_numba()
         function = get(name)
         with _passive_openmp(), _serial:
-            numba.set_num_threads(1)      # no OpenMP team for the loading thread (see _passive_openmp)
+            # one thread: the loading thread gets no OpenMP team of its own (with more OpenMP threads
+            # than cores libgomp stops spinning and every launch pays the wake-ups; benchmarks/README.md)
+            numba.set_num_threads(1)
+            _launch_threads.__dict__.pop("count", None)      # this thread's next launch sets its count again
             _tiny_call(name, function, np.dtype(dtype))
         if numba.threading_layer() == "workqueue":
             _serial = threading.Lock()
