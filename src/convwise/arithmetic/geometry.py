@@ -52,13 +52,18 @@ _CACHE: dict = {}
 _CACHE_SIZE = 1024
 
 
-def _remember(key, geometry) -> None:
-    """Keep ``geometry`` under ``key`` (not when ``None``); a full cache starts over."""
-    if key is None:
-        return
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.clear()
-    _CACHE[key] = geometry
+def _cached(arguments, validate):
+    """The geometry ``validate()`` gives for ``arguments``, from the cache when the same arguments
+    (by :func:`_key`) were validated before; failures raise every time; a full cache starts over."""
+    key = _key(arguments)
+    geometry = _CACHE.get(key) if key is not None else None
+    if geometry is None:
+        geometry = validate()
+        if key is not None:
+            if len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.clear()
+            _CACHE[key] = geometry
+    return geometry
 
 
 def _key(value):
@@ -80,12 +85,8 @@ def conv_geometry(input_size, kernel_size, stride=1, padding=0, dilation=1, *, f
     number of spatial dimensions. Results are immutable and cached by their arguments
     (failures are not: they raise again, naming ``fn``).
     """
-    key = _key((input_size, kernel_size, stride, padding, dilation))
-    geometry = _CACHE.get(key) if key is not None else None
-    if geometry is None:
-        geometry = _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn)
-        _remember(key, geometry)
-    return geometry
+    return _cached((input_size, kernel_size, stride, padding, dilation),
+                   lambda: _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn))
 
 
 def _conv_geometry(input_size, kernel_size, stride, padding, dilation, fn: str) -> ConvGeometry:
@@ -173,12 +174,9 @@ def conv_transpose_geometry(input_size, kernel_size, stride=1, padding=0, output
     >>> conv_transpose_output_size(28, kernel_size=4, stride=2, padding=1)
     (56,)
     """
-    key = _key(("transpose", input_size, kernel_size, stride, padding, output_padding, dilation))
-    geometry = _CACHE.get(key) if key is not None else None
-    if geometry is None:
-        geometry = _conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding, dilation, fn)
-        _remember(key, geometry)
-    return geometry
+    return _cached(("transpose", input_size, kernel_size, stride, padding, output_padding, dilation),
+                   lambda: _conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding,
+                                                    dilation, fn))
 
 
 def _conv_transpose_geometry(input_size, kernel_size, stride, padding, output_padding, dilation,
