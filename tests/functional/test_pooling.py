@@ -288,16 +288,22 @@ def test_ties_first_maximum_in_scan_order():
     assert i[0, 0, 0, 0] == 0 and i[0, 0, 2, 3] == 6
 
 
+def nan_inf_data(rng, spatial: int, dtype) -> np.ndarray:
+    """Pooling input ``(2, 2, *SIZES[spatial])`` with ties, a third of its cells NaN, +Inf or -Inf."""
+    x = _data(rng, (2, 2) + SIZES[spatial], dtype, ties=True)
+    flat = x.reshape(-1)
+    cells = rng.choice(flat.size, size=flat.size // 3, replace=False)
+    flat[cells[::3]] = np.nan
+    flat[cells[1::3]] = np.inf
+    flat[cells[2::3]] = -np.inf
+    return x
+
+
 @pytest.mark.parametrize("spatial", [1, 2, 3])
 def test_nan_and_inf_propagate_like_torch(spatial):
     rng = np.random.default_rng(spatial)
     for dtype in DTYPES:
-        x = _data(rng, (2, 2) + SIZES[spatial], dtype, ties=True)
-        flat = x.reshape(-1)
-        cells = rng.choice(flat.size, size=flat.size // 3, replace=False)
-        flat[cells[::3]] = np.nan
-        flat[cells[1::3]] = np.inf
-        flat[cells[2::3]] = -np.inf
+        x = nan_inf_data(rng, spatial, dtype)
         check_max_pool(x, spatial, kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True)
         check_max_pool(x, spatial, kernel_size=2, stride=1)
         for output_size in (2, 3):

@@ -31,6 +31,7 @@ from functional.test_pooling import (
     _inputs,
     check_avg_pool,
     check_max_pool,
+    nan_inf_data,
 )
 
 POOL_KERNELS = ["max_pool", "avg_pool", "lp_pool", "max_pool_backward", "avg_pool_backward"]
@@ -68,12 +69,7 @@ def test_avg_pool_grid(spatial, kernel_size, stride, padding, ceil_mode, count_i
 def test_nan_and_inf_like_torch(spatial):
     rng = np.random.default_rng(spatial)
     for dtype in DTYPES:
-        x = _data(rng, (2, 2) + SIZES[spatial], dtype, ties=True)
-        flat = x.reshape(-1)
-        cells = rng.choice(flat.size, size=flat.size // 3, replace=False)
-        flat[cells[::3]] = np.nan
-        flat[cells[1::3]] = np.inf
-        flat[cells[2::3]] = -np.inf
+        x = nan_inf_data(rng, spatial, dtype)
         check_max_pool(x, spatial, kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True)
         check_max_pool(x, spatial, kernel_size=2, stride=1, dilation=2)
         y = cf.avg_pool2d(x, 2, stride=1, padding=1, count_include_pad=False) if spatial == 2 else None
