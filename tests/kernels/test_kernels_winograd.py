@@ -13,6 +13,7 @@ from conftest import rel_error, to_torch
 from convwise import kernels
 from convwise.algorithms import winograd
 from convwise.arithmetic import conv_geometry
+from convwise.functional import conv_nd_backward
 from convwise.functional.conv import plan_conv
 
 
@@ -138,3 +139,21 @@ def test_weight_grad_chunks_side_by_side_agree(rng, monkeypatch):
         assert threads == 2 and len(chunks) % 2 == 0 and len(chunks) >= 2
         side = winograd.weight_grad(x, dy, geometry, 2)
     np.testing.assert_allclose(side, alone, rtol=1e-12, atol=1e-12)
+
+
+def test_weight_grad_is_ineligible_until_its_kernels_load():
+    """Without the compiled transforms there is no Winograd weight gradient: auto is told why, and
+    an explicit request is refused naming the reason, while the forward keeps its NumPy transforms."""
+    from convwise.algorithms import make_problem
+
+    geometry = conv_geometry((12, 12), 3, 1, 1)
+    problem = make_problem("weight_grad", (1, 4, 12, 12), (4, 4, 3, 3), geometry, 1, np.float32)
+    with kernels.disabled():
+        assert "not loaded" in winograd.why_ineligible(problem)
+        assert winograd.why_ineligible(make_problem("forward", (1, 4, 12, 12), (4, 4, 3, 3), geometry, 1,
+                                                    np.float32)) is None
+        x = np.ones((1, 4, 12, 12), np.float32)
+        with pytest.raises(ValueError, match="winograd.*not loaded"):
+            conv_nd_backward(np.ones((1, 4, 12, 12), np.float32), x, np.ones((4, 4, 3, 3), np.float32), padding=1,
+                             spatial=2, needs=(False, True, False), method="winograd")
+    assert winograd.why_ineligible(problem) is None
