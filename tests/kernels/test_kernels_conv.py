@@ -247,3 +247,38 @@ def _tiny_forward():
     y = np.zeros((1, 1, 1, 2, 2), np.float32)
     geo = np.array((1, 1, 1, 1, 1, 1, 0, 0, 0), np.int64)
     return x, w, geo, 1, 1, 1, y
+
+
+_OWN_RUNTIME = """
+import os, sys, numpy as np
+import torch                                   # torch first: its libgomp.so.1 in the global scope
+if {simulate_old}:
+    del os.RTLD_DEEPBIND                       # what convwise did before: bind to whatever is loaded
+torch.set_num_threads(2)
+torch.nn.functional.conv2d(torch.ones(1, 8, 64, 64), torch.ones(8, 8, 3, 3))   # torch's worker starts
+import convwise as cw
+from convwise import kernels
+assert kernels.wait(["conv_forward"], ["float32"])
+before = set(os.listdir("/proc/self/task"))
+with cw.config(threads=2):
+    x, w = np.ones((8, 64, 1, 64, 64), np.float32), np.ones((64, 1, 1, 3, 3), np.float32)
+    geo = np.array([1, 1, 1, 1, 1, 1, 0, 1, 1])                      # unit stride/dilation, padding 1
+    kernels.launch("conv_forward", x, w, geo, 64, 1, 2, np.empty_like(x), work=1e12)   # two threads
+print(len(set(os.listdir("/proc/self/task")) - before))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "RTLD_DEEPBIND") or not __import__("os").path.isdir("/proc/self/task"),
+                    reason="needs RTLD_DEEPBIND and /proc (Linux)")
+@pytest.mark.parametrize("simulate_old", [False, True])
+def test_numba_runs_its_own_openmp_runtime_beside_torchs(simulate_old):
+    """With torch imported first, numba's two-thread launch starts a worker of its own OpenMP
+    runtime (one loaded for it, with convwise's short spin) instead of running on torch's: torch's
+    workers spin for milliseconds and starved the OpenBLAS GEMM of the next layer. The old
+    binding (simulated) reuses torch's worker, and starts no thread: the check can tell them apart."""
+    pytest.importorskip("torch")
+    code = _OWN_RUNTIME.format(simulate_old=simulate_old)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    started = int(out.stdout.strip().splitlines()[-1])
+    assert (started == 0) if simulate_old else (started >= 1), out.stdout

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -235,10 +236,36 @@ def _passive_openmp():
             added["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
         os.environ.update(added)
         try:
+            _own_openmp()
             yield
         finally:
             for name in added:
                 os.environ.pop(name, None)
+
+
+def _own_openmp() -> None:
+    """Load numba's OpenMP pool bound to its own GNU OpenMP runtime (``RTLD_DEEPBIND``, Linux).
+
+    Where torch was imported first, its ``libgomp.so.1`` is in the process's global symbol scope
+    and numba's pool (linked against the system's ``libgomp.so.1.0.0``, loaded beside it) would
+    otherwise call torch's copy: its workers, started with torch's long spin, then took the core
+    that OpenBLAS's workers needed, and every GEMM followed by a two-thread numba launch paid a
+    scheduler tick (pointwise 256@28 then depthwise 256@28: 4.3 + 3.7 ms, against 0.44 + 0.22 ms
+    with the pool's own runtime, which reads this block's spin settings as it loads). Nothing is
+    done where the layer has started, another layer is asked for, or the platform has no
+    ``RTLD_DEEPBIND``; a failure leaves numba's own import to try again (and choose its layer).
+    """
+    deep = getattr(os, "RTLD_DEEPBIND", 0)
+    if not deep or os.environ.get("NUMBA_THREADING_LAYER", "omp") not in ("omp", "default", "threadsafe"):
+        return
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | deep)
+    try:
+        import numba.np.ufunc.omppool  # noqa: F401  (loads the pool and its libgomp now, deep-bound)
+    except Exception:  # noqa: BLE001  (no usable OpenMP layer: numba picks another one itself)
+        pass
+    finally:
+        sys.setdlopenflags(flags)
 
 
 def _prepare(name: str, dtype: str) -> None:
@@ -365,11 +392,16 @@ def cache_dir() -> str | None:
 
 
 #: Multiply-adds (or window taps) below which a launch runs on one thread, like torch's grain
-#: size. With a purely passive OpenMP policy every two-thread launch paid 0.1-0.2 ms of wake-ups
-#: and this was 4e6 (depthwise 256@28: 0.27 ms on one thread, the same or worse on two); with
-#: the short spin (:data:`SPIN_COUNT`) a launch costs about 1 us more on two threads, and the
-#: same layer (1.8e6 multiply-adds) took 0.11 ms on two against 0.17 ms on one (quiet machine).
-PARALLEL_MIN_WORK = 1_000_000
+#: size. A two-thread launch wakes a sleeping worker (numba's OpenMP workers spin only briefly,
+#: :data:`SPIN_COUNT`), which on the 2-vCPU dev VM cost 0.1-0.3 ms whenever the previous launch
+#: was more than a few calls ago. Measured in a process without torch, each layer in blocks of
+#: five calls after a 0.1 s pause (medians, two runs; threshold 1e6 / never two threads):
+#: depthwise 256@28 0.46-0.48 / 0.26-0.28 ms, grouped g32 128@28 0.44-0.51 / 0.27-0.28,
+#: depthwise 144@56 s2 N8 2.5-3.1 / 2.4. In ``convwise bench`` (forward geometric mean, two runs
+#: each): 1e6 0.90-0.93, 1e7 0.97-1.00, never 0.93-0.95. (With torch's OpenMP runtime in
+#: charge, whose workers spin for milliseconds, two threads had paid from 1e6: see
+#: :func:`_own_openmp` for why numba no longer runs on it.)
+PARALLEL_MIN_WORK = 10_000_000
 
 
 def threads(work: float | None = None) -> int:
