@@ -1,4 +1,5 @@
-"""The shift-GEMM (kn2row) algorithm: agreement with direct and torch, tiling, budget, threads."""
+"""The shift-GEMM (kn2row) algorithm: agreement with direct and torch (unit and larger strides, both
+GEMM paths), tiling, budget, threads, kept tap weights."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 import convwise as cw
 from conftest import TOLERANCE, peak_memory, rel_error, to_torch
-from convwise import arithmetic
+from convwise import _blas, arithmetic
 from convwise.algorithms import FORWARD, TRANSPOSE, WEIGHT_GRAD, direct, select, shift
 from convwise.arithmetic import input_gradient_geometry as _input_gradient_geometry
 
@@ -59,9 +60,22 @@ def _torch_reference(x, w, geometry, groups):
     return tx, tw, y
 
 
+@pytest.fixture(params=["accumulate", "stack"])
+def path(request, monkeypatch):
+    """Run with each tap one accumulating CBLAS product on the grids (every channel count), or
+    with the copied tap stack and one GEMM (none)."""
+    if request.param == "accumulate":
+        monkeypatch.setattr(shift, "ACCUMULATE_MIN_CHANNELS", 1)
+        if _blas.gemm(np.float32) is None or _blas.gemm(np.float64) is None:
+            pytest.skip("NumPy's BLAS has no CBLAS gemm this process can call")
+    else:
+        monkeypatch.setattr(shift, "ACCUMULATE_MIN_CHANNELS", 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("case", CASES, ids=_ids)
-def test_forward_and_gradients_match_torch_and_direct(case, dtype, rng):
+def test_forward_and_gradients_match_torch_and_direct(case, dtype, path, rng):
     x, w, geometry, groups = _setup(case, dtype, rng)
     tolerance = TOLERANCE[dtype][0]
     tx, tw, reference = _torch_reference(x, w, geometry, groups)
@@ -106,17 +120,85 @@ def test_public_conv_transpose_matches_torch(stride, padding, output_padding, di
     assert rel_error(got, reference.numpy()) <= 1e-12
 
 
-def test_registered_with_every_kind_and_strided_is_refused(rng):
+def test_registered_with_every_kind_and_strided_transposed_is_refused(rng):
     assert FORWARD["shift"] is shift.forward
     assert TRANSPOSE["shift"] is shift.transpose
     assert WEIGHT_GRAD["shift"] is shift.weight_grad
     x = rng.standard_normal((1, 2, 8, 8))
     w = rng.standard_normal((2, 2, 3, 3))
     with pytest.raises(ValueError, match=r"method='shift'.*stride"):
-        cw.conv2d(x, w, stride=2, method="shift")
+        cw.conv_transpose2d(x, w, stride=2, method="shift")
     g = arithmetic.conv_geometry((8, 8), (3, 3), 2, 1, 1)
     for kind in ("forward", "weight_grad"):
-        assert select.why_ineligible("shift", kind, x.shape, w.shape, g, 1, np.float64) is not None
+        assert select.why_ineligible("shift", kind, x.shape, w.shape, g, 1, np.float64) is None
+
+
+# (input shape, weight shape, stride, padding, dilation, groups): strided layers run on the
+# stride-phase grids; the last two have a stride larger than the kernel (phases nobody reads)
+STRIDED = [
+    ((2, 20, 17, 19), (24, 20, 3, 3), 2, 1, 1, 1),
+    ((1, 18, 20, 20), (8, 18, 5, 3), (3, 2), ((2, 1), (1, 0)), (2, 1), 1),
+    ((2, 32, 15, 15), (8, 16, 3, 3), 2, 1, 1, 2),
+    ((1, 16, 9, 8, 9), (4, 16, 3, 2, 3), 2, 1, (1, 2, 1), 1),
+    ((2, 16, 50), (6, 16, 5), 3, 2, 2, 1),
+    ((1, 3, 23, 23), (4, 3, 7, 7), 2, 3, 1, 1),
+    ((1, 4, 13, 13), (4, 4, 2, 2), 4, 0, 1, 1),
+    ((2, 6, 11), (4, 3, 1), 3, 1, 1, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", STRIDED, ids=[f"strided{i}" for i in range(len(STRIDED))])
+def test_strided_forward_and_weight_gradient_match_torch_and_direct(case, dtype, path, rng):
+    xs, ws, stride, padding, dilation, groups = case
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    geometry = arithmetic.conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    tx, tw = to_torch(x).requires_grad_(), to_torch(w).requires_grad_()
+    flat = [p for pair in reversed(geometry.padding) for p in pair]
+    reference = TORCH_CONV[geometry.ndim](torch.nn.functional.pad(tx, flat), tw, None, geometry.stride, 0,
+                                          geometry.dilation, groups)
+    tolerance = TOLERANCE[dtype][0]
+    y = shift.forward(x, w, geometry, groups)
+    assert y.dtype == dtype and rel_error(y, reference.detach().numpy()) <= tolerance
+    assert rel_error(y, direct.forward(x, w, geometry, groups)) <= tolerance
+    dy = rng.standard_normal(reference.shape).astype(dtype)
+    reference.backward(to_torch(dy))
+    grad_w = shift.weight_grad(x, dy, geometry, groups)
+    assert grad_w.dtype == dtype and rel_error(grad_w, tw.grad.numpy()) <= tolerance
+
+
+def test_accumulating_path_is_taken_where_numpy_carries_openblas(rng):
+    """NumPy's wheels carry OpenBLAS: its CBLAS must be found, so that wide layers run one
+    product per tap on the grids (and the stack path is not silently the only one)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not any(info.get("internal_api") == "openblas" for info in threadpoolctl.threadpool_info()):
+        pytest.skip("NumPy here is not built on OpenBLAS")
+    assert _blas.library(np.float32) is not None and _blas.gemm(np.float64) is not None
+    assert shift._accumulates(64, np.float32) and not shift._accumulates(4, np.float32)
+    x = rng.standard_normal((1, 32, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 32, 3, 3)).astype(np.float32)
+    geometry = arithmetic.conv_geometry((12, 12), (3, 3), 2, 1, 1)
+    calls = []
+    real = shift._accumulate
+    try:
+        shift._accumulate = lambda *args: calls.append(1) or real(*args)
+        y = shift.forward(x, w, geometry, 1)
+    finally:
+        shift._accumulate = real
+    assert calls and rel_error(y, direct.forward(x, w, geometry, 1)) <= 1e-5
+
+
+def test_tap_weights_follow_in_place_writes(rng):
+    """The per-tap weight matrices are kept between calls, but a weight written in place is
+    laid out again (the cache compares bytes), as an optimiser step needs."""
+    x = rng.standard_normal((1, 32, 10, 10))
+    w = rng.standard_normal((16, 32, 3, 3))
+    geometry = arithmetic.conv_geometry((10, 10), (3, 3), 1, 1, 1)
+    first = shift.forward(x, w, geometry, 1)
+    assert rel_error(shift.forward(x, w, geometry, 1), first) == 0.0
+    w[3, 5, 1, 2] += 1.0
+    assert rel_error(shift.forward(x, w, geometry, 1), direct.forward(x, w, geometry, 1)) <= 1e-12
 
 
 @pytest.mark.parametrize("threads", [1, 2])
