@@ -190,7 +190,7 @@ def _sizes(x: np.ndarray, c_out: int, geometry: ConvGeometry, groups: int) -> _S
 #: Fewest input channels per group for which each tap is its own accumulating GEMM on a view
 #: of the phase grids (:func:`_accumulate`) instead of one GEMM over a copied tap stack: below
 #: it the products are too thin and the per-call cost dominates.
-ACCUMULATE_MIN_CHANNELS = 16
+ACCUMULATE_MIN_CHANNELS = 32
 
 
 def _accumulates(cg: int, dtype) -> bool:
