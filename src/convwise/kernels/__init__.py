@@ -28,10 +28,11 @@ Kernels (name -> module function), each compiled for float32 and float64:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
+import importlib.util
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -224,8 +225,10 @@ def _passive_openmp():
 
     libgomp reads them once, when it loads: numba's idle workers then spin briefly and sleep,
     instead of spinning on the cores BLAS needs next (measured: see ``benchmarks/README.md``).
-    The variables are restored afterwards so that OpenMP copies other libraries load later
-    (torch's, say) keep their own default; an explicit user setting always wins.
+    The variables are restored afterwards; an explicit user setting always wins. A library that
+    loads ``libgomp.so.1`` later (torch imported after the kernels) finds this runtime already
+    loaded under that name and shares it, spin policy included; one loaded before keeps its own
+    (:func:`_own_openmp`).
     """
     with _env_lock:
         if _threads_started() or "OMP_WAIT_POLICY" in os.environ:
@@ -252,20 +255,26 @@ def _own_openmp() -> None:
     that OpenBLAS's workers needed, and every GEMM followed by a two-thread numba launch paid a
     scheduler tick (pointwise 256@28 then depthwise 256@28: 4.3 + 3.7 ms, against 0.44 + 0.22 ms
     with the pool's own runtime, which reads this block's spin settings as it loads). Nothing is
-    done where the layer has started, another layer is asked for, or the platform has no
-    ``RTLD_DEEPBIND``; a failure leaves numba's own import to try again (and choose its layer).
+    done where the layer has started, another layer is asked for, the platform has no
+    ``RTLD_DEEPBIND``, or ``LD_PRELOAD`` is set (a deep-bound library would bypass a preloaded
+    allocator or sanitizer); a failure leaves numba's own import to try again (and choose its layer).
     """
     deep = getattr(os, "RTLD_DEEPBIND", 0)
     if not deep or os.environ.get("NUMBA_THREADING_LAYER", "omp") not in ("omp", "default", "threadsafe"):
         return
-    flags = sys.getdlopenflags()
-    sys.setdlopenflags(flags | deep)
+    if os.environ.get("LD_PRELOAD"):          # a preloaded allocator or sanitizer must stay in charge
+        return
     try:
-        import numba.np.ufunc.omppool  # noqa: F401  (loads the pool and its libgomp now, deep-bound)
-    except Exception:  # noqa: BLE001  (no usable OpenMP layer: numba picks another one itself)
+        spec = importlib.util.find_spec("numba.np.ufunc.omppool")
+        if spec is not None and spec.origin:
+            # the extension's file loaded first here, deep-bound; numba's import later opens the same
+            # file and gets this copy, symbols already bound (no process-wide dlopen flags touched)
+            _openmp_handles.append(ctypes.CDLL(spec.origin, mode=os.RTLD_NOW | deep))
+    except (ImportError, OSError):      # no usable OpenMP layer: numba picks another one itself
         pass
-    finally:
-        sys.setdlopenflags(flags)
+
+
+_openmp_handles: list = []
 
 
 def _prepare(name: str, dtype: str) -> None:
