@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import convwise as cw
 from conftest import rel_error, to_torch
 from convwise import kernels
-from convwise.algorithms import winograd
+from convwise.algorithms import direct, winograd
 from convwise.arithmetic import conv_geometry
 from convwise.functional import conv_nd_backward
 from convwise.functional.conv import plan_conv
@@ -139,6 +139,27 @@ def test_weight_grad_chunks_side_by_side_agree(rng, monkeypatch):
         assert threads == 2 and len(chunks) % 2 == 0 and len(chunks) >= 2
         side = winograd.weight_grad(x, dy, geometry, 2)
     np.testing.assert_allclose(side, alone, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_chunks_side_by_side_agree_with_direct(rng, monkeypatch, dtype):
+    """The forward pass's chunks run side by side (forced on small layers, a tiny workspace so that
+    there are many chunks of samples and of tile rows) give the direct convolution."""
+    monkeypatch.setattr(winograd, "FORWARD_CHUNK_FLOPS", 0)
+    monkeypatch.setattr(winograd, "PARALLEL_CHUNK_FLOPS", 0)
+    assert winograd.fused(dtype), "the compiled transforms are loaded by this module's fixtures"
+    real, calls = winograd.run, []
+    monkeypatch.setattr(winograd, "run", lambda tasks, threads: calls.append(len(tasks)) or real(tasks, threads))
+    for shape, groups, padding in (((5, 6, 19, 23), 2, 1), ((1, 8, 30, 17), 1, ((2, 0), (0, 1)))):
+        x = rng.standard_normal(shape).astype(dtype)
+        w = rng.standard_normal((4, shape[1] // groups, 3, 3)).astype(dtype)
+        geometry = conv_geometry(shape[2:], 3, 1, padding)
+        calls.clear()
+        with cw.config(threads=2, workspace_mib=0.05):
+            side = winograd.forward(x, w, geometry, groups, tile=4)
+        assert calls and calls[0] >= 2
+        expected = direct.forward(x.astype(np.float64), w.astype(np.float64), geometry, groups)
+        assert rel_error(side, expected) <= (1e-4 if dtype == np.float32 else 1e-10)
 
 
 def test_weight_grad_is_ineligible_until_its_kernels_load():

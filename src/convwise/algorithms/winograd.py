@@ -306,11 +306,17 @@ def _forward_fused(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, gr
     budget = max(get_config().workspace_bytes - u.nbytes, get_config().workspace_bytes // 4)
     per_row = span * 36 * (c_in + c_out) * x.itemsize
     top, left = geometry.padding[0][0], geometry.padding[1][0]
-    # chunks in turn, each stage parallel inside (side by side measured no better for the forward pass
-    # in the bench process: 64->64 56x56 N8 at two threads, torch/convwise 0.61 side by side, 0.72 in turn)
-    chunks = plan_tiles(n, tiles_h, lambda b, r: b * r * per_row, min(_CHUNK_BYTES, budget))
-    for batch, rows in chunks:
-        _fused_chunk(x[batch], u, y[batch], rows, top, left, groups, constants)
+    flops = 2 * 36 * c_out * c_in // groups * span * n * tiles_h
+    if flops >= FORWARD_CHUNK_FLOPS:           # chunks side by side, each on one thread (see _chunks)
+        chunks, threads = _chunks(n, tiles_h, per_row, budget, flops)
+    else:                                      # chunks in turn, each stage parallel inside
+        chunks, threads = plan_tiles(n, tiles_h, lambda b, r: b * r * per_row, min(_CHUNK_BYTES, budget)), 1
+    if threads > 1:
+        run([functools.partial(_fused_chunk, x[batch], u, y[batch], rows, top, left, groups, constants, True)
+             for batch, rows in chunks], threads)
+    else:
+        for batch, rows in chunks:
+            _fused_chunk(x[batch], u, y[batch], rows, top, left, groups, constants)
     return y
 
 
@@ -320,7 +326,7 @@ def _chunks(n: int, tiles_h: int, per_row: int, budget: int, flops: int):
     side, each on one thread (one-thread numba launches, single-threaded BLAS), so that every stage
     uses every core with no fork-join between the stages: 64->64 56x56 N8, two threads, 7.7 ms against
     12.5 on one (its 36 small products, 64 x 64 over ~600 tiles each, split badly inside BLAS);
-    otherwise chunks in turn. (For the forward pass the same measured no better in the bench process.)"""
+    otherwise chunks in turn. The forward pass does the same from :data:`FORWARD_CHUNK_FLOPS`."""
     threads = get_config().threads
     if threads < 2 or flops < PARALLEL_CHUNK_FLOPS or n * tiles_h < 2:
         threads = 1
@@ -334,6 +340,12 @@ def _chunks(n: int, tiles_h: int, per_row: int, budget: int, flops: int):
 
 #: GEMM flops of a Winograd call below which its chunks are not run side by side
 PARALLEL_CHUNK_FLOPS = 20e6
+#: The same for the forward pass, whose chunks are cheaper: at two threads (blocks of five calls
+#: after a 0.1 s pause, medians of 30; five runs with and without torch in the process) side by
+#: side took 64->64 56x56 N8 (5e8 flops) from 10.1-11.0 to 6.1-9.2 ms, but was no faster or slower
+#: on single samples (64@56 6e7 flops: 1.3-1.8 in turn, 1.5-1.6 side by side; 256@14 9e7: 2.1-2.8
+#: against 2.9-3.1).
+FORWARD_CHUNK_FLOPS = 2e8
 
 
 def _filter_transform_fused(weight: np.ndarray, constants: np.ndarray) -> np.ndarray:
@@ -345,19 +357,20 @@ def _filter_transform_fused(weight: np.ndarray, constants: np.ndarray) -> np.nda
 
 
 @with_scratch
-def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants):
-    """One chunk of :func:`_forward_fused`."""
+def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants, alone=False):
+    """One chunk of :func:`_forward_fused`; ``alone``: it runs beside others (one-thread launches,
+    plain products under the caller's single-threaded BLAS)."""
     b, c_in = x.shape[:2]
     c_out = y.shape[1]
     th, span = rows.stop - rows.start, -(-y.shape[3] // 4) + 1
     cols = b * th * span
     v = pad.empty((36, c_in, b, th, span), x.dtype)
-    work = 36 * 12 * v[0].size
+    work = 0 if alone else 36 * 12 * v[0].size
     kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
                    work=work)
-    mm = _points_matmul(u, v.reshape(36, groups, c_in // groups, cols),
-                        pad.empty((36, groups, c_out // groups, cols), x.dtype))
-    work = 36 * 10 * c_out * cols
+    a, bb, out = u, v.reshape(36, groups, c_in // groups, cols), pad.empty((36, groups, c_out // groups, cols), x.dtype)
+    mm = np.matmul(a, bb, out=out) if alone else _points_matmul(a, bb, out)
+    work = 0 if alone else 36 * 10 * c_out * cols
     kernels.launch("winograd_output", mm.reshape(36, c_out, b, th, span), constants, rows.start * 4,
                    _workers(c_out * b, work), y, work=work)
 
