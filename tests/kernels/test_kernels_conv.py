@@ -83,6 +83,19 @@ def test_transposed_matches_torch_and_direct(spatial, k, stride, padding, dilati
         assert rel_error(got, direct.transpose(x, w, geometry, groups)) <= TOLERANCE[dtype][0]
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_transposed_kernel_splits_rows_among_workers_exactly(workers):
+    """Each worker steps through its rows (sample, channel, plane, row) by carries from its first
+    row: every split, including ones that start mid-plane and mid-group, gives the direct result."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 3, 5, 4))                       # (N, C_in, D, H, W), groups 2
+    w = rng.standard_normal((4, 3, 2, 3, 3))                       # (C_in, C_out/g, k): C_out 6
+    geometry = arithmetic.conv_transpose_geometry((3, 5, 4), (2, 3, 3), (2, 1, 3), (0, 1, 1), (1, 0, 2), (1, 1, 2))
+    y = np.empty((3, 6, *geometry.output_size))
+    kernels.launch("conv_transpose", x, w, compiled._geo(geometry), 2, workers, y)
+    assert rel_error(y, direct.transpose(x, w, geometry, 2)) <= 1e-12
+
+
 def test_depthwise_suite_shapes_match_direct():
     rng = np.random.default_rng(3)
     for shape, stride in (((1, 32, 28, 28), 1), ((2, 16, 17, 15), 2)):

@@ -107,8 +107,9 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
         kernels.launch("conv_forward", _lift(x), _lift(forward_weight), geo, groups, block, workers, _lift(y),
                        work=work)
         return y
-    kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, _lift(y),
-                   work=x.size * weight[0].size)
+    work = x.size * weight[0].size
+    kernels.launch("conv_transpose", _lift(x), _lift(weight), _geo(geometry), groups, kernels.threads(work), _lift(y),
+                   work=work)
     return y
 
 

@@ -359,10 +359,12 @@ def _tiny_call(name: str, function, dtype: np.dtype) -> None:
         y = np.zeros((1, 1, 1, 1, 2), dtype=dtype)
         if name == "conv_forward":
             function(x, w, geo[:9], 1, 1, 1, y)
+        elif name == "conv_transpose":
+            function(x, w, geo[:9], 1, 1, y)
         elif name == "conv_weight_grad_planes":
             function(x, y, geo[:9], 1, 1, w)
         else:
-            function(x, y if name == "conv_weight_grad" else w, geo[:9], 1, w if name == "conv_weight_grad" else y)
+            function(x, y, geo[:9], 1, w)                       # conv_weight_grad
     elif name == "col2im2d":
         function(np.zeros((1, 1, 1, 1, 2, 2), dtype=dtype), np.ones(6, dtype=np.int64),
                  np.zeros((1, 1, 2, 2), dtype=dtype))

@@ -47,19 +47,6 @@ def _spans(size_in, size_out, kernel, stride, dilation, pad):
 
 
 @numba.njit(cache=True, inline="always")
-def _scatter_axpy(out, start, stride, src, n, weight):
-    """``out[start::stride][:n] += src[:n] * weight``."""
-    if stride == 1:
-        seg = out[start:start + n]
-        for j in range(n):
-            seg[j] += src[j] * weight
-    else:
-        seg = out[start::stride]
-        for j in range(n):
-            seg[j] += src[j] * weight
-
-
-@numba.njit(cache=True, inline="always")
 def _dot(a, start, stride, b, n, total):
     """``total + sum(a[start::stride][:n] * b[:n])`` (reassociated: see ``conv_weight_grad``)."""
     if stride == 1:
@@ -301,11 +288,19 @@ def _tap_offset(ty, tx, sh, sw, dh, dw, wq, phase_size):
 
 
 @numba.njit(cache=True, parallel=True)
-def conv_transpose(x, w, geo, groups, y):
+def conv_transpose(x, w, geo, groups, workers, y):
     """``y (N, C_out, *out)`` = adjoint of the forward conv ``out -> in`` given by ``geo``.
 
     ``x (N, C_in, *in)``, ``w (C_in, C_out/g, *k)``; output cell ``u`` gathers every
-    input cell ``j`` and tap ``t`` with ``u = j*s - p + t*d`` (the scatter, read backwards).
+    input cell ``j`` and tap ``t`` with ``u = j*s - p + t*d`` (the scatter, read backwards),
+    one output row at a time, the rows shared out among ``workers`` threads. Along a row, tap
+    ``tx`` adds a contiguous run of the input row to the outputs of one column phase
+    ``u % s_w``: the sums are kept per phase (contiguous, so they vectorise) and interleaved
+    into the row once at the end, instead of a strided add per tap. Every division is done
+    before the loop (tables of source rows and planes; rows stepped by carries). Flat arrays at
+    unsigned offsets, as in :func:`conv_forward`. Depthwise 144@56 s2 N8, input gradient, one
+    thread: 7.4 ms with a slice and a strided add per tap, 5.6 with phase sums, 3.0 without the
+    per-row divisions.
     """
     n, c_in, d_in, h_in, w_in = x.shape
     _, og, kd, kh, kw = w.shape
@@ -313,31 +308,112 @@ def conv_transpose(x, w, geo, groups, y):
     cg = c_in // groups
     sd, sh, sw, dd, dh, dw, pd, ph, pw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8]
     spans = _spans(w_out, w_in, kw, sw, dw, pw)      # input cells j whose output j*s + t*d - p exists
+    flat_x = x.reshape(x.size)
+    flat_w = w.reshape(w.size)
+    flat_y = y.reshape(y.size)
     rows = n * c_out * d_out * h_out
-    for row in prange(rows):
-        uy = row % h_out
-        uz = (row // h_out) % d_out
-        o = (row // (h_out * d_out)) % c_out
-        b = row // (h_out * d_out * c_out)
-        out = y[b, o, uz, uy]
-        out[:] = 0.0
-        group = o // og
-        m = o - group * og
-        for c in range(group * cg, group * cg + cg):
-            for tz in range(kd):
-                rz = uz + pd - tz * dd                  # = jz * sd for a contributing input plane jz
-                if rz < 0 or rz % sd != 0 or rz // sd >= d_in:
-                    continue
-                for ty in range(kh):
-                    ry = uy + ph - ty * dh
-                    if ry < 0 or ry % sh != 0 or ry // sh >= h_in:
+    per_phase = (w_out + sw - 1) // sw               # outputs of one column phase
+    # every division done once here, none per row (they had cost as much as the adds):
+    # the input row/plane each output row/plane reads through each tap (-1: none), and where
+    # in the row's phase sums each column tap's run starts
+    rows_in = _sources(h_out, kh, sh, dh, ph, h_in)
+    planes_in = _sources(d_out, kd, sd, dd, pd, d_in)
+    starts = np.empty(kw, dtype=np.int64)
+    for tx in range(kw):
+        first = spans[tx, 0] * sw + tx * dw - pw     # the first output the tap reaches
+        starts[tx] = (first % sw) * per_phase + first // sw
+    workers = max(1, min(rows, workers))
+    sums = np.empty((workers, sw * per_phase), dtype=y.dtype)
+    for worker in prange(workers):
+        acc = sums[worker]
+        start = worker * rows // workers
+        uy, uz = start % h_out, (start // h_out) % d_out       # the row's place, then stepped (no division)
+        o, b = (start // (h_out * d_out)) % c_out, start // (h_out * d_out * c_out)
+        group, m = o // og, o % og
+        for row in range(start, (worker + 1) * rows // workers):
+            _zero_run(acc, 0, sw * per_phase)
+            for c in range(group * cg, group * cg + cg):
+                for tz in range(kd):
+                    jz = planes_in[uz, tz]
+                    if jz < 0:
                         continue
-                    src = x[b, c, rz // sd, ry // sh]
-                    taps = w[c, m, tz, ty]
-                    for tx in range(kw):
-                        lo, hi = spans[tx, 0], spans[tx, 1]
-                        _scatter_axpy(out, lo * sw + tx * dw - pw, sw, src[lo:hi], hi - lo, taps[tx])
+                    for ty in range(kh):
+                        jy = rows_in[uy, ty]
+                        if jy < 0:
+                            continue
+                        src = (((b * c_in + c) * d_in + jz) * h_in + jy) * w_in
+                        taps = (((c * og + m) * kd + tz) * kh + ty) * kw
+                        for tx in range(kw):
+                            lo, hi = spans[tx, 0], spans[tx, 1]
+                            if hi > lo:
+                                _axpy(flat_x, src + lo, acc, starts[tx], hi - lo, flat_w[taps + tx])
+            _interleave(acc, per_phase, sw, flat_y, row * w_out, w_out)   # y is C-contiguous, rows in order
+            uy += 1
+            if uy == h_out:
+                uy = 0
+                uz += 1
+                if uz == d_out:
+                    uz = 0
+                    o += 1
+                    m += 1
+                    if m == og:
+                        m = 0
+                        group += 1
+                    if o == c_out:
+                        o, m, group = 0, 0, 0
+                        b += 1
     return y
+
+
+@numba.njit(cache=True)
+def _sources(size_out, kernel, stride, dilation, pad, size_in):
+    """``table[u, t]``: the input index ``j`` with ``j*stride - pad + t*dilation == u`` inside the
+    input, or -1 (a transposed convolution's gather, one axis)."""
+    table = np.full((size_out, kernel), -1, dtype=np.int64)
+    for u in range(size_out):
+        for t in range(kernel):
+            r = u + pad - t * dilation
+            if r >= 0 and r % stride == 0 and r // stride < size_in:
+                table[u, t] = r // stride
+    return table
+
+
+@numba.njit(cache=True, inline="always")
+def _axpy(src, start, dst, first, count, weight):
+    """``dst[first + j] += src[start + j] * weight`` for ``j < count`` (unsigned offsets)."""
+    start, first = np.uint64(start), np.uint64(first)
+    for j in range(np.uint64(count)):
+        dst[first + j] += src[start + j] * weight
+
+
+@numba.njit(cache=True, inline="always")
+def _interleave(sums, per_phase, step, dst, first, count):
+    """``dst[first + q*step + r] = sums[r*per_phase + q]`` for the ``count`` cells of a row (the column
+    phases woven back together; two phases by paired stores)."""
+    first, per = np.uint64(first), np.uint64(per_phase)
+    if step == 1:
+        for j in range(np.uint64(count)):
+            dst[first + j] = sums[j]
+    elif step == 2:
+        two, one = np.uint64(2), np.uint64(1)
+        pairs = np.uint64(count // 2)
+        for q in range(pairs):
+            dst[first + two * q] = sums[q]
+            dst[first + two * q + one] = sums[per + q]
+        if count % 2:
+            dst[first + two * pairs] = sums[pairs]
+    else:
+        for r in range(step):
+            for q in range((count - r + step - 1) // step):
+                dst[first + np.uint64(q * step + r)] = sums[r * per_phase + q]
+
+
+@numba.njit(cache=True, inline="always")
+def _zero_run(dst, first, count):
+    """``dst[first:first + count] = 0`` (unsigned offsets)."""
+    first = np.uint64(first)
+    for j in range(np.uint64(count)):
+        dst[first + j] = 0.0
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
