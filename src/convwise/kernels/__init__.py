@@ -231,7 +231,11 @@ def _passive_openmp():
     (:func:`_own_openmp`).
     """
     with _env_lock:
-        if _threads_started() or "OMP_WAIT_POLICY" in os.environ:
+        if _threads_started():
+            yield
+            return
+        if "OMP_WAIT_POLICY" in os.environ:       # the user's policy, on numba's own runtime all the same
+            _own_openmp()
             yield
             return
         added = {"OMP_WAIT_POLICY": "PASSIVE"}
