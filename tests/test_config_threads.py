@@ -196,3 +196,23 @@ def test_carry_context_gives_pool_threads_the_callers_settings():
             carried = pool.submit(carry_context(lambda: cw.get_config().workspace_mib)).result()
     assert carried == 3.0
     assert plain == cw.get_config().workspace_mib            # what a bare submit sees: the default
+
+
+def test_a_threads_block_sets_blas_and_leaves_torchs_own_threads_alone():
+    """``threads`` reaches the BLAS pools only: torch's OpenMP pool is torch's to set (a full
+    threadpoolctl limit used to set it too, and took ~1 ms per block to scan the libraries)."""
+    torch = pytest.importorskip("torch")
+    from convwise import _config
+
+    if not _config.blas_controllable():
+        pytest.skip("no controllable BLAS")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cw.config(threads=2):
+            with cw.config(threads=1):
+                assert torch.get_num_threads() == 2
+                assert {lib.get_num_threads() for lib in _config._blas_libraries()} == {1}
+            assert {lib.get_num_threads() for lib in _config._blas_libraries()} == {2}
+    finally:
+        torch.set_num_threads(previous)
