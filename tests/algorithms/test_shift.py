@@ -260,3 +260,19 @@ def test_auto_refuses_shift_when_one_row_exceeds_the_budget(rng):
         with pytest.raises(ValueError, match=r"method='shift'.*workspace"):
             cw.conv2d(x, w, padding=1, method="shift")
         assert "shift" not in select.candidates("forward", x.shape, w.shape, geometry, 1, np.float32)
+
+
+def test_transposed_calls_leave_the_weight_cache_alone(rng):
+    """A transposed call runs the forward on a new flipped weight each time: its per-tap layout
+    is not kept (it could never be found again and would only push useful entries out)."""
+    from convwise.algorithms import _filter_cache
+
+    _filter_cache.clear()
+    x = rng.standard_normal((1, 32, 9, 9))
+    w = rng.standard_normal((32, 16, 3, 3))
+    back = _input_gradient_geometry(arithmetic.conv_geometry((11, 11), (3, 3), 1, 0, 1))
+    shift.transpose(x, w, back, 1)
+    assert not _filter_cache._entries
+    forward_w = rng.standard_normal((16, 32, 3, 3))
+    shift.forward(x, forward_w, arithmetic.conv_geometry((9, 9), (3, 3), 1, 1, 1), 1)
+    assert len(_filter_cache._entries) == 1

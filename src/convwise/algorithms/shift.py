@@ -205,9 +205,9 @@ def _accumulates(cg: int, dtype) -> bool:
     return cg >= ACCUMULATE_MIN_CHANNELS and _blas.gemm(dtype) is not None
 
 
-def _tap_weights(weight: np.ndarray, groups: int, taps: int, stacked: bool) -> np.ndarray:
+def _tap_weights(weight: np.ndarray, groups: int, taps: int, stacked: bool, keep: bool) -> np.ndarray:
     """The weight as ``(g, taps, og, cg)`` (one matrix per tap) or ``(g, og, taps * cg)`` (the tap
-    stack's order), kept between calls with the same weight (:mod:`._filter_cache`)."""
+    stack's order); ``keep``: kept between calls with the same weight (:mod:`._filter_cache`)."""
     c_out, cg = weight.shape[:2]
     og = c_out // groups
 
@@ -217,7 +217,7 @@ def _tap_weights(weight: np.ndarray, groups: int, taps: int, stacked: bool) -> n
             return np.ascontiguousarray(np.moveaxis(w, 3, 2)).reshape(groups, og, taps * cg)
         return np.ascontiguousarray(w.transpose(0, 3, 1, 2))      # C order: each w[g, t] is one matrix
 
-    return _filter_cache.transform(weight, ("shift", groups, stacked), compute)
+    return _filter_cache.transform(weight, ("shift", groups, stacked), compute) if keep else compute()
 
 
 def _accumulate(gemm, w: np.ndarray, flat: np.ndarray, offsets: list[int], length: int, result: np.ndarray) -> None:
@@ -236,7 +236,10 @@ def _accumulate(gemm, w: np.ndarray, flat: np.ndarray, offsets: list[int], lengt
                          length, 1.0 if t else 0.0)
 
 
-def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, *,
+            keep_weights: bool = True) -> np.ndarray:
+    """``keep_weights``: the per-tap layout of the caller's ``weight`` is kept for its next call
+    (off for a transposed call's new flipped array, which would only crowd the cache)."""
     c_out = weight.shape[0]
     z = _sizes(x, c_out, geometry, groups)
     taps = len(z.taps)
@@ -244,7 +247,7 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     if y.size == 0:
         return y
     gemm = _blas.gemm(x.dtype) if _accumulates(z.cg, x.dtype) else None
-    w = _tap_weights(weight, groups, taps, stacked=gemm is None)
+    w = _tap_weights(weight, groups, taps, stacked=gemm is None, keep=keep_weights)
     workers = _workers(z.n, z.c_in, c_out, geometry, x.itemsize, "forward")
     plan = _plan(z.n, z.c_in, c_out, geometry, x.itemsize, "forward", workers)
     inner = (slice(None),) * 3 + tuple(slice(0, o) for o in z.out[1:])
@@ -322,7 +325,7 @@ def transpose(x: np.ndarray, weight: np.ndarray, geometry: TransposeGeometry, gr
     operands = direct_operands(x, weight, geometry, groups)
     if operands is None:                               # every input cell cropped away: the output is zero
         return np.zeros((x.shape[0], weight.shape[1] * groups, *geometry.output_size), dtype=x.dtype)
-    return forward(operands[0], operands[1], operands[2], groups)
+    return forward(operands[0], operands[1], operands[2], groups, keep_weights=False)   # a new flipped array
 
 
 # --------------------------------------------------------------------------- record
