@@ -27,15 +27,20 @@ CONV = [  # x shape, w shape, kwargs: padding, stride, dilation, groups, per-sid
 ]
 
 
+def _gemm_against_torch(rng, dtype, x_shape, w_shape, kwargs, ours, theirs):
+    """Operands, ``ours(x, w, method="gemm")`` checked against torch's float64 ``theirs``, and the bound."""
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y = ours(x, w, method="gemm", **kwargs)
+    bound = 1e-5 if dtype == np.float32 else 1e-12
+    assert rel_error(y, theirs(to_torch(x).double(), to_torch(w).double(), **kwargs).numpy()) < bound
+    return x, w, y, bound
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV)
 def test_im2col_forward_and_weight_grad_match_torch_and_numpy(rng, dtype, x_shape, w_shape, kwargs):
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    y = cw.conv2d(x, w, method="gemm", **kwargs)
-    expected = F.conv2d(to_torch(x).double(), to_torch(w).double(), **kwargs).numpy()
-    bound = 1e-5 if dtype == np.float32 else 1e-12
-    assert rel_error(y, expected) < bound
+    x, w, y, bound = _gemm_against_torch(rng, dtype, x_shape, w_shape, kwargs, cw.conv2d, F.conv2d)
     dy = rng.standard_normal(y.shape).astype(dtype)
     _, gw, _ = conv_nd_backward(dy, x, w, spatial=2, needs=(False, True, False), method="gemm", **kwargs)
     with kernels.disabled():
@@ -57,12 +62,8 @@ TRANSPOSED = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", TRANSPOSED)
 def test_col2im_transpose_matches_torch_and_numpy(rng, dtype, x_shape, w_shape, kwargs):
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    y = cw.conv_transpose2d(x, w, method="gemm", **kwargs)
-    expected = F.conv_transpose2d(to_torch(x).double(), to_torch(w).double(), **kwargs).numpy()
-    bound = 1e-5 if dtype == np.float32 else 1e-12
-    assert rel_error(y, expected) < bound
+    x, w, y, bound = _gemm_against_torch(rng, dtype, x_shape, w_shape, kwargs, cw.conv_transpose2d,
+                                         F.conv_transpose2d)
     with kernels.disabled():
         assert rel_error(cw.conv_transpose2d(x, w, method="gemm", **kwargs), y) < bound
 

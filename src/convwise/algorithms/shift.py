@@ -246,7 +246,7 @@ def forward(x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: i
     y = np.empty((z.n, c_out, *z.out), dtype=x.dtype)
     if y.size == 0:
         return y
-    gemm = _blas.gemm(x.dtype) if _accumulates(z.cg, x.dtype) else None
+    gemm = _blas.gemm(x.dtype) if z.cg >= ACCUMULATE_MIN_CHANNELS else None     # None: the tap stack
     w = _tap_weights(weight, groups, taps, stacked=gemm is None, keep=keep_weights)
     workers = _workers(z.n, z.c_in, c_out, geometry, x.itemsize, "forward")
     plan = _plan(z.n, z.c_in, c_out, geometry, x.itemsize, "forward", workers)

@@ -362,17 +362,31 @@ def _fused_chunk(pad, x, u, y, rows, top, left, groups, constants, alone=False):
     plain products under the caller's single-threaded BLAS)."""
     b, c_in = x.shape[:2]
     c_out = y.shape[1]
-    th, span = rows.stop - rows.start, -(-y.shape[3] // 4) + 1
+    v = _input_tiles(pad, x, constants, rows, top, left, y.shape[3], alone)
+    th, span = v.shape[3:]
     cols = b * th * span
-    v = pad.empty((36, c_in, b, th, span), x.dtype)
-    work = 0 if alone else 36 * 12 * v[0].size
-    kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
-                   work=work)
-    a, bb, out = u, v.reshape(36, groups, c_in // groups, cols), pad.empty((36, groups, c_out // groups, cols), x.dtype)
-    mm = np.matmul(a, bb, out=out) if alone else _points_matmul(a, bb, out)
+    out = pad.empty((36, groups, c_out // groups, cols), x.dtype)
+    mm = _products(u, v.reshape(36, groups, c_in // groups, cols), out, alone)
     work = 0 if alone else 36 * 10 * c_out * cols
     kernels.launch("winograd_output", mm.reshape(36, c_out, b, th, span), constants, rows.start * 4,
                    _workers(c_out * b, work), y, work=work)
+
+
+def _input_tiles(pad, x, constants, rows, top, left, out_w, alone):
+    """``B^T d B`` of the input tiles of tile rows ``rows`` (output width ``out_w``), into scratch
+    ``(36, C_in, b, tile rows, tiles + 1)``; ``alone``: a one-thread launch (a chunk beside others)."""
+    b, c_in = x.shape[:2]
+    v = pad.empty((36, c_in, b, rows.stop - rows.start, -(-out_w // 4) + 1), x.dtype)
+    work = 0 if alone else 36 * 12 * v[0].size
+    kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
+                   work=work)
+    return v
+
+
+def _products(a: np.ndarray, b: np.ndarray, out: np.ndarray, alone: bool) -> np.ndarray:
+    """The 36 per-point products: plain under the caller's single-threaded BLAS when the chunk runs
+    beside others (``alone``), else shared out by :func:`_points_matmul`."""
+    return np.matmul(a, b, out=out) if alone else _points_matmul(a, b, out)
 
 
 def _workers(items: int, work: int) -> int:
@@ -416,19 +430,15 @@ def _grad_chunk(pad, x, dy, products, rows, top, left, groups, constants, alone=
     """One chunk of :func:`weight_grad`, added into ``products``; ``alone`` as in :func:`_fused_chunk`."""
     b, c_in = x.shape[:2]
     c_out = dy.shape[1]
-    th, span = rows.stop - rows.start, -(-dy.shape[3] // 4) + 1
+    v = _input_tiles(pad, x, constants, rows, top, left, dy.shape[3], alone)
+    th, span = v.shape[3:]
     cols = b * th * span
-    v = pad.empty((36, c_in, b, th, span), x.dtype)
-    work = 0 if alone else 36 * 12 * v[0].size
-    kernels.launch("winograd_input", x, constants, rows.start * 4 - top, -left, _workers(c_in * b, work), v,
-                   work=work)
     t = pad.empty((36, c_out, b, th, span), x.dtype)
     work = 0 if alone else 36 * 10 * t[0].size
     kernels.launch("winograd_grad_output", dy, constants, rows.start * 4, _workers(c_out * b, work), t, work=work)
     og, cg = c_out // groups, c_in // groups
     a, bb = t.reshape(36, groups, og, cols), v.reshape(36, groups, cg, cols).transpose(0, 1, 3, 2)
-    out = pad.empty(products.shape, x.dtype)
-    partial = np.matmul(a, bb, out=out) if alone else _points_matmul(a, bb, out)
+    partial = _products(a, bb, pad.empty(products.shape, x.dtype), alone)
     products += partial
 
 

@@ -40,18 +40,8 @@ CONSTANTS = (4.0, 5.0, 2.0, 8.0, 1 / 4, 1 / 6, 1 / 12, 1 / 24)
 def _bt_lines(c, a, i0, i1, i2, i3, i4, i5, o, j0, j1, j2, j3, j4, j5, length):
     """``o[j_k + e] = (B^T d)[k]`` with ``d[r] = a[i_r + e]`` for ``e < length``: one loop
     per output line, so that each loop reads at most four lines and writes one."""
-    i0 = np.uint64(i0)
-    i1 = np.uint64(i1)
-    i2 = np.uint64(i2)
-    i3 = np.uint64(i3)
-    i4 = np.uint64(i4)
-    i5 = np.uint64(i5)
-    j0 = np.uint64(j0)
-    j1 = np.uint64(j1)
-    j2 = np.uint64(j2)
-    j3 = np.uint64(j3)
-    j4 = np.uint64(j4)
-    j5 = np.uint64(j5)
+    i0, i1, i2, i3, i4, i5 = np.uint64(i0), np.uint64(i1), np.uint64(i2), np.uint64(i3), np.uint64(i4), np.uint64(i5)
+    j0, j1, j2, j3, j4, j5 = np.uint64(j0), np.uint64(j1), np.uint64(j2), np.uint64(j3), np.uint64(j4), np.uint64(j5)
     length = np.uint64(length)
     four, five, two = c[0], c[1], c[2]
     for e in range(length):
@@ -71,17 +61,8 @@ def _bt_lines(c, a, i0, i1, i2, i3, i4, i5, o, j0, j1, j2, j3, j4, j5, length):
 @numba.njit(cache=True, inline="always")
 def _at_lines(c, a, i0, i1, i2, i3, i4, i5, o, j0, j1, j2, j3, length):
     """``o[j_r + e] = (A^T m)[r]`` with ``m[k] = a[i_k + e]`` (four output lines)."""
-    i0 = np.uint64(i0)
-    i1 = np.uint64(i1)
-    i2 = np.uint64(i2)
-    i3 = np.uint64(i3)
-    i4 = np.uint64(i4)
-    i5 = np.uint64(i5)
-    j0 = np.uint64(j0)
-    j1 = np.uint64(j1)
-    j2 = np.uint64(j2)
-    j3 = np.uint64(j3)
-    length = np.uint64(length)
+    i0, i1, i2, i3, i4, i5 = np.uint64(i0), np.uint64(i1), np.uint64(i2), np.uint64(i3), np.uint64(i4), np.uint64(i5)
+    j0, j1, j2, j3, length = np.uint64(j0), np.uint64(j1), np.uint64(j2), np.uint64(j3), np.uint64(length)
     four, two, eight = c[0], c[2], c[3]
     for e in range(length):
         o[j0 + e] = a[i0 + e] + a[i1 + e] + a[i2 + e] + a[i3 + e] + a[i4 + e]
@@ -96,12 +77,8 @@ def _at_lines(c, a, i0, i1, i2, i3, i4, i5, o, j0, j1, j2, j3, length):
 @numba.njit(cache=True, inline="always")
 def _g_lines(c, a, i0, i1, i2, o, j, stride, length):
     """``o[j + k*stride + e] = (G g)[k]`` with ``g[r] = a[i_r + e]`` (six output lines)."""
-    i0 = np.uint64(i0)
-    i1 = np.uint64(i1)
-    i2 = np.uint64(i2)
-    j = np.uint64(j)
-    stride = np.uint64(stride)
-    length = np.uint64(length)
+    i0, i1, i2 = np.uint64(i0), np.uint64(i1), np.uint64(i2)
+    j, stride, length = np.uint64(j), np.uint64(stride), np.uint64(length)
     quarter, sixth, twelfth, twentyfourth = c[4], c[5], c[6], c[7]
     for e in range(length):
         o[j + e] = quarter * a[i0 + e]
